@@ -1,0 +1,1 @@
+"""What ships in the serving image: estimator factory, verified artefacts, the HTTP app."""
