@@ -349,9 +349,8 @@ def _coerce(hint: Any, value: Any, origin: str, key: str) -> Any:
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
+    elif hint is str and isinstance(value, str):
+        return value
     raise ConfigError(f"{origin}: {key} must be {_describe(hint)}, got {value!r}")
 
 

@@ -22,9 +22,12 @@ class Step:
     needs: tuple[str, ...] = ()
     always: bool = False  # run even after an earlier failure (the report explains it)
     host_only: str = ""  # why the Dagger module has no such exec (empty: it has one)
+    image: bool = False  # needs a container engine (the host runner skips it without one)
 
 
-def steps(config: str = "configs/pipeline.toml", out: str = "out", url: str = "http://model:8080") -> tuple[Step, ...]:
+def steps(
+    config: str = "configs/pipeline.toml", out: str = "out", url: str = "http://model:8080"
+) -> tuple[Step, ...]:
     """Return the pipeline steps, in a valid execution order."""
     common = ("--config", config, "--out", out)
     return (
@@ -43,17 +46,50 @@ def steps(config: str = "configs/pipeline.toml", out: str = "out", url: str = "h
         Step("evaluate", ((*PY, "evaluate", *common),), needs=("train",)),
         Step(
             "champion",
-            ((*PY, "registry", "export", "production", "--config", config, "--to", f"{out}/champion", "--missing-ok"),),
+            (
+                (
+                    *PY,
+                    "registry",
+                    "export",
+                    "production",
+                    "--config",
+                    config,
+                    "--to",
+                    f"{out}/champion",
+                    "--missing-ok",
+                ),
+            ),
             host_only="Dagger takes the champion from an image address or a Directory argument",
         ),
-        Step("gate", ((*PY, "gate", *common, "--champion", f"{out}/champion"),), needs=("evaluate", "champion")),
+        Step(
+            "gate", ((*PY, "gate", *common, "--champion", f"{out}/champion"),), needs=("evaluate", "champion")
+        ),
         Step("report", ((*PY, "report", *common),), needs=("gate",), always=True),
         Step(
             "register",
-            ((*PY, "registry", "register", f"{out}/model", "--config", config, "--gates", f"{out}/gates.json", "--alias", "staging"),),
+            (
+                (
+                    *PY,
+                    "registry",
+                    "register",
+                    f"{out}/model",
+                    "--config",
+                    config,
+                    "--gates",
+                    f"{out}/gates.json",
+                    "--alias",
+                    "staging",
+                ),
+            ),
             needs=("gate",),
             host_only="in Dagger the published image is the versioned artefact (publish)",
         ),
-        Step("build_image", (), needs=("gate",), host_only="built by the engine (Directory.docker_build)"),
-        Step("smoke_test", ((*PY, "smoke", *common, "--url", url),), needs=("build_image",)),
+        Step(
+            "build_image",
+            ((*PY, "image", "build", *common),),
+            needs=("gate",),
+            image=True,
+            host_only="the engine builds the Dockerfile itself (Directory.docker_build)",
+        ),
+        Step("smoke_test", ((*PY, "smoke", *common, "--url", url),), needs=("build_image",), image=True),
     )
