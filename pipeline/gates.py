@@ -287,16 +287,8 @@ def drift_gate(gate: DriftGate, drift: dict[str, Any] | None, why_skipped: str =
 
 
 def drifted_features(drift: dict[str, Any]) -> list[str]:
-    """Return the names of drifted features listed in ``drift.json``."""
-    listed = drift.get("drifted")
-    if isinstance(listed, list):
-        return [str(name) for name in listed]
-    features = drift.get("features")
-    if isinstance(features, dict):
-        return sorted(str(n) for n, f in features.items() if isinstance(f, dict) and f.get("drifted"))
-    if isinstance(features, list):
-        return [str(f.get("name")) for f in features if isinstance(f, dict) and f.get("drifted")]
-    return []
+    """Return the names of drifted features listed in ``drift.json`` (see pipeline/drift.py)."""
+    return [str(name) for name in drift.get("drifted") or []]
 
 
 # ---------------------------------------------------------------------------------------------

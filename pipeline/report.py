@@ -199,7 +199,7 @@ def _validation_section(validation: dict[str, Any] | None) -> str:
     failures = _validation_failures(validation)
     checks = validation.get("checks")
     if isinstance(checks, list):
-        head += f": {len(checks)} checks, {len(failures)} failed"
+        head += f": {len(checks)} checks, {len(failures)} failure(s)"
     lines = ["## Validation", "", head + "."]
     if failures:
         lines.append("")
@@ -210,20 +210,8 @@ def _validation_section(validation: dict[str, Any] | None) -> str:
 
 
 def _validation_failures(validation: dict[str, Any]) -> list[str]:
-    """Return one message per failed validation check, whatever the list is called."""
-    for key in ("failures", "errors"):
-        items = validation.get(key)
-        if isinstance(items, list):
-            return [_describe_check(item) for item in items]
-    checks = validation.get("checks")
-    if isinstance(checks, list):
-        bad = [
-            c
-            for c in checks
-            if isinstance(c, dict) and (c.get("passed") is False or c.get("status") == "failed")
-        ]
-        return [_describe_check(c) for c in bad]
-    return []
+    """Return one message per validation failure (see pipeline/validate.py)."""
+    return [_describe_check(item) for item in validation.get("failures") or []]
 
 
 def _describe_check(item: Any) -> str:
@@ -252,7 +240,7 @@ def _drift_section(drift: dict[str, Any] | None) -> str:
         features.sort(key=lambda f: -(f.get("psi") or 0.0))
         rows = [
             (
-                str(f.get("name")),
+                str(f.get("feature")),
                 fmt(f.get("psi")),
                 fmt(f.get("ks_statistic")),
                 fmt(f.get("ks_pvalue")),
@@ -266,12 +254,8 @@ def _drift_section(drift: dict[str, Any] | None) -> str:
 
 
 def _drift_rows(drift: dict[str, Any]) -> list[dict[str, Any]]:
-    features = drift.get("features")
-    if isinstance(features, dict):
-        return [{"name": name, **f} for name, f in features.items() if isinstance(f, dict)]
-    if isinstance(features, list):
-        return [dict(f) for f in features if isinstance(f, dict)]
-    return []
+    """Return drift.json's per-feature rows (see pipeline/drift.py)."""
+    return [dict(f) for f in drift.get("features") or [] if isinstance(f, dict)]
 
 
 def _latency_section(metrics: dict[str, Any] | None) -> str:

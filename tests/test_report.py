@@ -88,10 +88,11 @@ def test_report_summarises_validation_and_drift(trained: dict[str, Project], tmp
     }
     drift: dict[str, Any] = {
         "passed": False,
-        "features": {
-            "monthly_charges": {"psi": 0.9, "drifted": True},
-            "region": {"psi": 0.01, "drifted": False},
-        },
+        "drifted": ["monthly_charges"],
+        "features": [
+            {"feature": "region", "kind": "categorical", "psi": 0.01, "drifted": False},
+            {"feature": "monthly_charges", "kind": "numeric", "psi": 0.9, "drifted": True},
+        ],
     }
     (project.out / "validation.json").write_text(json.dumps(validation))
     (project.out / "drift.json").write_text(json.dumps(drift))
