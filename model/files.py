@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
+FILE_MODE = 0o644  # temp files are created 0600; artefacts must be readable by e.g. a non-root server
+DIR_MODE = 0o755
 
 
 def sha256_file(path: Path) -> str:
@@ -33,6 +35,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -59,6 +62,7 @@ def staged_directory(target: Path) -> Iterator[Path]:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    stage.chmod(DIR_MODE)
     try:
         yield stage
         if target.exists():

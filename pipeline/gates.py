@@ -277,7 +277,7 @@ def drift_gate(gate: DriftGate, drift: dict[str, Any] | None, why_skipped: str =
     if drift is None:
         return GateResult(name, SKIPPED, gate.required, None, None, why_skipped or "no drift.json")
     drifted = drifted_features(drift)
-    limit = drift.get("max_drifted_features")
+    limit = (drift.get("limits") or {}).get("max_drifted_features")
     if drift.get("passed") is False:
         listed = ", ".join(drifted[:8]) or "see drift.json"
         message = f"{len(drifted)} drifted feature(s) beyond the limits: {listed}"

@@ -148,8 +148,10 @@ class Runner:
                         job = self._start(step)
                         if job is not None:
                             running.append(job)
-                if pending and not running and not any(
-                    all(need in self.outcomes for need in step.needs) for step in pending
+                if (
+                    pending
+                    and not running
+                    and not any(all(need in self.outcomes for need in step.needs) for step in pending)
                 ):
                     raise PipelineError(f"steps can never start (unknown needs): {[s.name for s in pending]}")
                 for job in list(running):
@@ -263,7 +265,7 @@ class Runner:
 
     def _smoke_command(self) -> tuple[str, ...]:
         """Start the built image as a service and return the smoke argv pointing at it."""
-        from pipeline import image  # type: ignore[attr-defined]
+        from pipeline import image
 
         tag = image.built_tag(self.out)
         url, self.service = image.start_service(tag)

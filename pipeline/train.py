@@ -39,7 +39,7 @@ from sklearn.pipeline import Pipeline
 from model.artifact import save_artifact
 from model.estimator import build_pipeline, estimator_class
 from model.files import write_bytes_atomic
-from pipeline.config import Config, load_config
+from pipeline.config import ColumnSchema, Config, load_config
 from pipeline.drift import data_profile
 from pipeline.errors import ConfigError, DataError
 from pipeline.tables import file_hash, read_table
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "train_rows": len(train),
         "holdout_rows": len(holdout),
         "seed": config.training.seed,
-        "profile": data_profile(train[names], names, config.drift.bins),
+        "profile": data_profile(train[names], schema_columns(names, config), config.drift.bins),
     }
     if prepared.labels is not None and list(map(_plain, fitted.classes_)) != list(prepared.labels):
         raise DataError(
@@ -142,7 +142,12 @@ def prepare(table: pd.DataFrame, config: Config) -> Prepared:
     labels: tuple[Any, ...] | None = None
     positive: Any = None
     if task == "classification":
-        labels = tuple(_plain(v) for v in np.unique(frame[target].to_numpy()))
+        try:
+            labels = tuple(_plain(v) for v in np.unique(frame[target].to_numpy()))
+        except TypeError:
+            raise DataError(
+                f"target '{target}' mixes value types (e.g. numbers and text); use one type"
+            ) from None
         if len(labels) < 2:
             raise DataError(
                 f"target '{target}' has a single class {labels[0]!r}; classification needs at least two"
@@ -313,6 +318,12 @@ def fit(train: pd.DataFrame, features: Sequence[tuple[str, str]], config: Config
             raise ConfigError(f"model.params: {_first_line(exc)}") from None
         raise ConfigError(f"fitting {kind} failed ({_first_line(exc)}); check model.params") from None
     return pipeline, time.perf_counter() - started
+
+
+def schema_columns(names: Sequence[str], config: Config) -> list[ColumnSchema]:
+    """Return the schema entries of ``names`` (all features come from the schema)."""
+    columns = [config.schema.column(name) for name in names]
+    return [column for column in columns if column is not None]
 
 
 def feature_metadata(features: Sequence[tuple[str, str]], config: Config) -> list[dict[str, Any]]:

@@ -77,7 +77,10 @@ def test_train_writes_the_artefact_and_the_held_out_rows(make_project: MakeProje
     assert metadata["train_rows"] + metadata["holdout_rows"] == 800, "every row must be train or held out"
     assert metadata["holdout_rows"] == 200, "test_fraction 0.25 of 800 rows should hold out 200"
     assert metadata["id_columns"] == ["customer_id"] and metadata["kind"] == "logistic_regression"
-    assert set(metadata["profile"]) >= {"numeric", "categorical"}, "the data profile for drift is missing"
+    profile = metadata["profile"]
+    assert {"tenure_months", "monthly_charges", "support_calls"} <= set(profile["numeric"]), "numeric profile"
+    assert {"contract", "region"} <= set(profile["categorical"]), "categorical profile is missing"
+    assert "customer_id" not in profile["categorical"], "the id column must not be profiled as a feature"
     holdout = pd.read_parquet(project.out / "holdout.parquet")
     assert len(holdout) == 200
     assert {"customer_id", "churned"} <= set(holdout.columns), "held-out rows must keep ids and the target"
