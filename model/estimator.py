@@ -71,7 +71,9 @@ def build_pipeline(
     categorical = [name for name, kind_ in features if kind_ not in NUMERIC_TYPES]
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        transformers.append(("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
+        transformers.append(
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)
+        )
     if categorical:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
         transformers.append(

@@ -39,7 +39,10 @@ def test_dump_toml_round_trips_the_default_config(tmp_path: Path) -> None:
         (lambda c: c["schema"]["columns"]["region"].update(type="text"), "schema.columns.region.type"),
         (lambda c: c["gates"]["metric"][0].update(direction="up"), "direction must be one of"),
         (lambda c: c["data"].pop("target"), "missing required key 'data.target'"),
-        (lambda c: c["training"].update(test_fraction=1.5), "training.test_fraction must be a number between"),
+        (
+            lambda c: c["training"].update(test_fraction=1.5),
+            "training.test_fraction must be a number between",
+        ),
     ],
 )
 def test_bad_values_are_named(edit, message: str) -> None:

@@ -83,7 +83,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     info = image.build(out, tag=tag, base_image=base, ca_bundle=ca_bundle)
     url, container = image.start_service(tag)
     try:
-        yield {"out": out, "config": config, "tag": tag, "url": url, "container": container, "marker": marker, **info}
+        yield {
+            "out": out,
+            "config": config,
+            "tag": tag,
+            "url": url,
+            "container": container,
+            "marker": marker,
+            **info,
+        }
     finally:
         image.stop_service(container, timeout=2)
         subprocess.run([image.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
@@ -91,7 +99,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_smoke_checks_pass_with_served_predictions_equal_to_offline(built: dict[str, Any]) -> None:
     # when: the smoke command checks /health, /ready, /metadata and /predict on the held-out rows
-    code = main(["smoke", "--config", str(built["config"]), "--out", str(built["out"]), "--url", built["url"]])
+    code = main(
+        ["smoke", "--config", str(built["config"]), "--out", str(built["out"]), "--url", built["url"]]
+    )
 
     # then
     smoke = json.loads((built["out"] / "smoke.json").read_text())
@@ -125,8 +135,12 @@ def test_served_probabilities_equal_the_offline_model_exactly(built: dict[str, A
         (lambda r: r.update(colour="red"), 422),
     ],
 )
-def test_bad_records_are_rejected_without_a_server_error(built: dict[str, Any], mutate: Any, status: int) -> None:
-    record = json.loads(pd.read_parquet(built["out"] / "holdout.parquet").head(1).to_json(orient="records"))[0]
+def test_bad_records_are_rejected_without_a_server_error(
+    built: dict[str, Any], mutate: Any, status: int
+) -> None:
+    record = json.loads(pd.read_parquet(built["out"] / "holdout.parquet").head(1).to_json(orient="records"))[
+        0
+    ]
     record.pop("churned", None)
     record.pop("customer_id", None)
     mutate(record)
@@ -137,7 +151,9 @@ def test_bad_records_are_rejected_without_a_server_error(built: dict[str, Any], 
 
 
 def test_empty_and_oversize_batches_are_rejected(built: dict[str, Any]) -> None:
-    record = json.loads(pd.read_parquet(built["out"] / "holdout.parquet").head(1).to_json(orient="records"))[0]
+    record = json.loads(pd.read_parquet(built["out"] / "holdout.parquet").head(1).to_json(orient="records"))[
+        0
+    ]
     record.pop("churned", None)
     record.pop("customer_id", None)
 
@@ -175,7 +191,7 @@ def _assert_not_in_layer(blob: bytes, marker: bytes, name: str) -> None:
     import io
 
     try:
-        layer = tarfile.open(fileobj=io.BytesIO(blob))
+        layer = tarfile.open(fileobj=io.BytesIO(blob))  # noqa: SIM115 (closed by the with below)
     except tarfile.TarError:
         return
     with layer:

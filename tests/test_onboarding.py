@@ -64,7 +64,9 @@ columns = ["contract"]
     assert metadata["labels"] == ["No", "Yes"]
     assert metadata["positive_label"] == "Yes", "the inferred positive label should be 'Yes'"
     gates = json.loads((out / "gates.json").read_text())
-    assert gates["passed"] and any(g["name"] == "metric:roc_auc" and g["status"] == "passed" for g in gates["gates"])
+    assert gates["passed"] and any(
+        g["name"] == "metric:roc_auc" and g["status"] == "passed" for g in gates["gates"]
+    )
 
 
 @pytest.mark.slow
@@ -104,4 +106,6 @@ direction = "lower"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "regression"
     assert metrics["overall"]["r2"] > 0.3
-    assert (out / "residuals.png").read_bytes().startswith(b"\x89PNG"), "regression report needs a residual plot"
+    assert (out / "residuals.png").read_bytes().startswith(b"\x89PNG"), (
+        "regression report needs a residual plot"
+    )

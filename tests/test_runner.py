@@ -38,7 +38,9 @@ def test_steps_run_after_their_needs_and_commands_run_in_order(tmp_path: Path) -
     append = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10))"
     table = (
         Step("a", (("python", "-c", append, str(log), "a"),)),
-        Step("b", (("python", "-c", append, str(log), "b1"), ("python", "-c", append, str(log), "b2")), ("a",)),
+        Step(
+            "b", (("python", "-c", append, str(log), "b1"), ("python", "-c", append, str(log), "b2")), ("a",)
+        ),
     )
 
     # when
@@ -125,7 +127,14 @@ def test_run_passes_on_bundled_like_data_then_reuses_the_cache(
     assert first == 0, err_first
     gates = json.loads((project.out / "gates.json").read_text())
     assert gates["passed"], gates
-    for name in ("validation.json", "drift.json", "metrics.json", "gates.json", "report.md", "model/metadata.json"):
+    for name in (
+        "validation.json",
+        "drift.json",
+        "metrics.json",
+        "gates.json",
+        "report.md",
+        "model/metadata.json",
+    ):
         assert (project.out / name).exists(), f"{name} missing after a passing run"
     model_sha = json.loads((project.out / "model" / "metadata.json").read_text())["model_sha256"]
 
