@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model.files import write_json_atomic
+from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import DataError, PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,6 +181,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``image`` subcommands."""
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     build_p = actions.add_parser("build", help="build the serving image from OUT/model")
+    build_p.add_argument("--config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)  # the DAG passes it
     build_p.add_argument("--out", default="out", help="artefact directory holding model/ (default out)")
     build_p.add_argument("--tag", help="image tag (default ml-cicd-model:<model sha256[:12]>)")
     build_p.add_argument(

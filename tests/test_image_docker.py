@@ -68,6 +68,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     raw["drift"].pop("reference")
     raw["schema"]["min_rows"] = 50
     raw["training"]["sample_rows"] = 0
+    raw["registry"]["path"] = str(root / "registry")
     config = root / "pipeline.toml"
     config.write_text(dump_toml(raw))
     out = root / "out"
@@ -233,3 +234,18 @@ def test_docker_stop_is_prompt(built: dict[str, Any]) -> None:
 
     # then: SIGTERM is handled (no 10 s wait for SIGKILL)
     assert seconds < 2.0, f"docker stop took {seconds:.1f}s; the server must exit on SIGTERM"
+
+
+def test_host_run_builds_and_smoke_tests_the_image(built: dict[str, Any], tmp_path: Path) -> None:
+    # given: the trained project of the fixture, run as a whole DAG with an engine
+    argv = ["run", "--config", str(built["config"]), "--out", str(tmp_path / "out"), "--skip", "lint,test"]
+
+    # when
+    code = main([*argv, "--image", "always", "--cache-dir", str(tmp_path / "cache")])
+
+    # then: build_image and smoke_test ran and the served model matched the offline one
+    assert code == 0
+    smoke = json.loads((tmp_path / "out" / "smoke.json").read_text())
+    assert smoke["passed"], smoke
+    built_image = json.loads((tmp_path / "out" / "image.json").read_text())
+    subprocess.run([image.docker_bin(), "rmi", "-f", built_image["tag"]], capture_output=True, check=False)
