@@ -1,17 +1,22 @@
 # The serving image: the gated model behind the FastAPI app of model/.
 #
-#   docker build --build-arg MODEL_DIR=out/model -t churn-model .
-#   (or: python -m pipeline image build --out out)
+#   DOCKER_BUILDKIT=1 docker build --build-arg MODEL_DIR=out/model -t churn-model .
+#   (or: python -m pipeline image build --out out, which also sets the labels)
 #
-# BASE_IMAGE defaults to the official Python slim image pinned by tag and digest; the
-# digest is the one pinned in dagger/dagger at tag v0.21.8
-# (core/integration/module_python_test.go), the same image the Dagger step containers
-# use. Any Debian-based image with python3 and its venv module works (CI builds one
-# locally with debootstrap). An optional CA bundle for pip behind a TLS-intercepting
-# proxy is a build secret (id ca-bundle): mounted for the install only, never in a layer.
-ARG BASE_IMAGE=python:3.12.1-slim@sha256:a64ac5be6928c6a94f00b16e09cdf3ba3edd44452d10ffa4516a58004873573e
+# BASE_IMAGE: any Debian-based image with python3 and its venv module. The default is the
+# official Python 3.11 slim image (the Python the requirements are pinned for), pinned by
+# exact tag; the tag is listed in docker-library/official-images, file library/python
+# ("Tags: 3.11.14-slim-bookworm, 3.11-slim-bookworm"). No digest: none for this tag was
+# found in a verifiable public source. Where Docker Hub is out of reach, scripts/docker-engine.sh
+# builds a stand-in (local/python:3.11-bookworm) and --build-arg BASE_IMAGE selects it.
+#
+# Behind a TLS-intercepting proxy pip needs its CA bundle: pass it as the BuildKit secret
+# "ca-bundle" (--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt). It is mounted
+# for the install only and is in no layer, no ENV and no history entry.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
+# An index URL is a build-stage argument only: the final stage does not inherit it.
 ARG PIP_INDEX_URL=https://pypi.org/simple
 RUN python3 -m venv /opt/venv
 COPY requirements-serve.txt /tmp/requirements-serve.txt
@@ -19,11 +24,22 @@ RUN --mount=type=secret,id=ca-bundle,required=false \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
     /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
         --index-url "$PIP_INDEX_URL" -r /tmp/requirements-serve.txt \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv/lib -depth -type d -name tests -path '*site-packages/*/*' -exec rm -rf {} + \
-    && rm -rf /opt/venv/lib/python3*/site-packages/pip /opt/venv/lib/python3*/site-packages/pip-*
+    && rm -rf /opt/venv/lib/python3*/site-packages/_distutils_hack \
+              /opt/venv/lib/python3*/site-packages/distutils-precedence.pth
 
 FROM ${BASE_IMAGE}
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model
+COPY --from=build /opt/venv /opt/venv
+COPY model/ /app/src/model/
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app/src \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# Per-model arguments come after the heavy layers, so a new model reuses them from the cache.
 ARG MODEL_DIR=out/model
+COPY ${MODEL_DIR}/ /app/model/
 ARG REVISION=unknown
 ARG CREATED=unknown
 ARG SOURCE=unknown
@@ -37,14 +53,6 @@ LABEL org.opencontainers.image.title="ml-cicd model server" \
       io.ml-cicd.model.version="${MODEL_VERSION}" \
       io.ml-cicd.model.sha256="${MODEL_SHA256}" \
       io.ml-cicd.model.metrics="${MODEL_METRICS}"
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model
-COPY --from=build /opt/venv /opt/venv
-COPY model/ /app/src/model/
-COPY ${MODEL_DIR}/ /app/model/
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app/src \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
 USER 10001
 WORKDIR /app
 EXPOSE 8080

@@ -1,11 +1,19 @@
 """Rollback drill: serve v1 as production, promote and serve v2, roll back, serve v1 again.
 
+    bash scripts/docker-engine.sh
     ML_CICD_BASE_IMAGE=local/python:3.11-bookworm .venv/bin/python bench/bench_rollback_drill.py
 
-Uses the directory registry and the local Docker engine. Images are tagged by the model's
-sha256, so the image of a rolled-back version still exists: the rollback is an alias move
-in the registry plus a restart of that image. Prints the time from the rollback command to
-the first correct response (``/metadata`` reports v1's model sha256).
+Trains two different models (v1: C=1.0, v2: C=0.05) into a temp directory registry and
+runs each registry step as an operator would, through ``python -m pipeline registry``.
+Serving production means: export the ``production`` alias, start the image tagged with
+that model's sha256 (``ml-cicd-model:<sha[:12]>``, built when the version is first
+served: from the layer cache, so it matches the current Dockerfile and app), and wait
+until ``/metadata`` reports the exported model's sha256.
+
+What is timed: from the start of ``registry rollback production`` to the first
+``/metadata`` answer whose ``model_sha256`` is v1's, i.e. the alias move, the export of
+the rolled-back version, stopping v2 and starting v1's image (which still exists, so no
+build: the rollback restarts it) up to its first correct answer. The printed breakdown shows where the time goes.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -26,105 +35,125 @@ from pipeline import image  # noqa: E402
 
 
 def _cli(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, check=True, capture_output=True)
+    """Run ``python -m pipeline ARGS``; exit with its stderr when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"`pipeline {' '.join(args)}` exited {done.returncode}: {done.stderr.strip()}")
 
 
 def _served_sha(url: str) -> str | None:
+    """Return the model sha256 that ``url/metadata`` reports, or None when it does not answer."""
     parsed = urlparse(url)
     try:
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2)
+        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=2)
         connection.request("GET", "/metadata")
         response = connection.getresponse()
-        return json.loads(response.read()).get("model_sha256") if response.status == 200 else None
+        body = response.read()
     except OSError:
         return None
+    return json.loads(body).get("model_sha256") if response.status == 200 else None
 
 
-def _serve(out: Path, expected: str) -> tuple[str, str]:
-    """Start the image of ``out/model`` (building it only if no image has its sha) and wait for it."""
-    tag = f"ml-cicd-model:{expected[:12]}"
-    exists = subprocess.run([image.docker_bin(), "image", "inspect", tag], capture_output=True, check=False)
-    if exists.returncode != 0:
-        image.build(out, tag=tag)
-    url, container = image.start_service(tag)
-    deadline = time.monotonic() + 120
-    while _served_sha(url) != expected:
-        if time.monotonic() > deadline:
-            sys.exit(f"{tag} never served {expected[:12]}")
-        time.sleep(0.05)
-    return url, container
+class Drill:
+    """A temp registry with two trained versions and the production service."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "v1.toml"
+        self.serving = root / "serving"  # laid out as OUT/model for image.build
+        self.container: str | None = None
+
+    def registry(self, *args: str) -> None:
+        """Run one registry command against the drill's registry."""
+        _cli("registry", *args, "--config", str(self.config))
+
+    def train(self, version: int, c: str) -> str:
+        """Train, gate and register one version; return its model sha256."""
+        text = (REPO / "configs" / "pipeline.toml").read_text()
+        text = text.replace('path = "registry"', f'path = "{self.root / "registry"}"')
+        config = self.root / f"v{version}.toml"
+        config.write_text(text.replace("C = 1.0", f"C = {c}"))
+        out = self.root / f"out{version}"
+        for step in ("validate", "train", "evaluate"):
+            _cli(step, "--config", str(config), "--out", str(out))
+        _cli("gate", "--config", str(config), "--out", str(out), "--champion", str(self.root / "none"))
+        self.registry("register", str(out / "model"), "--gates", str(out / "gates.json"))
+        return str(json.loads((out / "model" / "metadata.json").read_text())["model_sha256"])
+
+    def export_production(self) -> str:
+        """Export the production alias; return its model sha256."""
+        self.registry("export", "production", "--to", str(self.serving / "model"))
+        return str(json.loads((self.serving / "model" / "metadata.json").read_text())["model_sha256"])
+
+    def stop(self) -> None:
+        """Stop the production container, if any."""
+        if self.container is not None:
+            image.stop_service(self.container)
+            self.container = None
+
+    def start(self, sha: str, build: bool = True) -> str:
+        """Start the image of model ``sha`` and wait until it serves that model.
+
+        The image is built first (from the layer cache when nothing changed), except with
+        ``build=False``: a rollback restarts the image that served the version before.
+        """
+        tag = f"ml-cicd-model:{sha[:12]}"
+        if build:
+            image.build(self.serving, tag=tag)
+        url, self.container = image.start_service(tag)
+        deadline = time.monotonic() + 120
+        while _served_sha(url) != sha:
+            if time.monotonic() > deadline:
+                sys.exit(f"{tag} did not serve {sha[:12]} within 120 s")
+            time.sleep(0.02)
+        return url
 
 
-def main() -> None:
+def main() -> int:
     """Run the drill and print its timings."""
     if not image.engine_available():
         sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        registry = root / "registry"
-        text = (
-            (REPO / "configs" / "pipeline.toml")
-            .read_text()
-            .replace('path = "registry"', f'path = "{registry}"')
-        )
-        shas = {}
-        for version, c in ((1, "1.0"), (2, "0.05")):
-            config = root / f"v{version}.toml"
-            config.write_text(text.replace("C = 1.0", f"C = {c}"))
-            out = root / f"out{version}"
-            for step in ("validate", "train", "evaluate", "gate"):
-                _cli(
-                    step,
-                    "--config",
-                    str(config),
-                    "--out",
-                    str(out),
-                    *(["--champion", str(root / "none")] if step == "gate" else []),
-                )
-            _cli(
-                "registry",
-                "register",
-                str(out / "model"),
-                "--config",
-                str(config),
-                "--gates",
-                str(out / "gates.json"),
-            )
-            shas[version] = json.loads((out / "model" / "metadata.json").read_text())["model_sha256"]
-        config = root / "v1.toml"
-        serving = root / "serving"
+        drill = Drill(Path(tmp))
+        v1, v2 = drill.train(1, "1.0"), drill.train(2, "0.05")
+        if v1 == v2:
+            sys.exit("v1 and v2 are the same model; the drill needs two different ones")
+        try:
+            drill.registry("promote", "1", "--to", "production", "--approve")
+            url = drill.start(drill.export_production())
+            print(f"v1 ({v1[:12]}) serves production at {url}")
 
-        _cli("registry", "promote", "1", "--to", "production", "--approve", "--config", str(config))
-        _cli("registry", "export", "production", "--to", str(serving), "--config", str(config))
-        url, container = _serve_dir(serving, shas[1], root)
-        print(f"v1 served ({shas[1][:12]}) at {url}")
+            drill.registry("promote", "2", "--to", "production", "--approve")
+            exported = drill.export_production()
+            drill.stop()
+            url = drill.start(exported)
+            print(f"v2 ({v2[:12]}) serves production at {url}")
 
-        _cli("registry", "promote", "2", "--to", "production", "--approve", "--config", str(config))
-        _cli("registry", "export", "production", "--to", str(serving), "--config", str(config))
-        image.stop_service(container)
-        url, container = _serve_dir(serving, shas[2], root)
-        print(f"v2 served ({shas[2][:12]}) at {url}")
-
-        started = time.perf_counter()
-        _cli("registry", "rollback", "production", "--config", str(config))
-        _cli("registry", "export", "production", "--to", str(serving), "--config", str(config))
-        image.stop_service(container)
-        url, container = _serve_dir(serving, shas[1], root)
-        seconds = time.perf_counter() - started
-        image.stop_service(container)
+            marks = [time.perf_counter()]
+            drill.registry("rollback", "production")
+            marks.append(time.perf_counter())
+            exported = drill.export_production()
+            marks.append(time.perf_counter())
+            drill.stop()
+            marks.append(time.perf_counter())
+            url = drill.start(exported, build=False)
+            marks.append(time.perf_counter())
+        finally:
+            drill.stop()
+    if exported != v1:
+        print(f"rollback exported {exported[:12]}, expected v1 {v1[:12]}", file=sys.stderr)
+        return 1
+    rollback, export, stop, start = (b - a for a, b in pairwise(marks))
+    print(f"v1 ({v1[:12]}) serves production again at {url}")
     print(
-        f"rollback production -> v1 answering correctly: {seconds:.2f} s (alias move, export, stop v2, start v1)"
+        f"rollback command -> first correct response from v1: {marks[-1] - marks[0]:.2f} s "
+        f"(alias move {rollback:.2f} s, export {export:.2f} s, stop v2 {stop:.2f} s, "
+        f"start v1's existing image to first correct /metadata {start:.2f} s)"
     )
-
-
-def _serve_dir(model_dir: Path, expected: str, root: Path) -> tuple[str, str]:
-    """Serve the exported artefact ``model_dir`` (laid out as OUT/model for ``image.build``)."""
-    out = root / f"serve-{expected[:12]}"
-    if not (out / "model").exists():
-        out.mkdir()
-        subprocess.run(["cp", "-r", str(model_dir), str(out / "model")], check=True)
-    return _serve(out, expected)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -7,14 +7,17 @@
 The build context is assembled in a temp directory from exactly what the image needs
 (Dockerfile, requirements-serve.txt, the ``model/`` package and the artefact), so it is
 small and never picks up local files by accident. Base image: ``--base-image``, else
-``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned default. A CA bundle for pip
-(``--ca-bundle``, else ``$PIP_CERT`` when it names a file) is passed as a BuildKit
-secret: mounted for the install, never stored in a layer.
+``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned default. pip inside the build uses
+what pip on this machine is configured with: the CA bundle (``--ca-bundle``, else pip's
+``cert`` setting from ``$PIP_CERT`` or a pip config file) is passed as a BuildKit secret,
+mounted for the install and never stored in a layer; an http(s) ``index-url`` becomes the
+``PIP_INDEX_URL`` build argument (default: PyPI).
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import shutil
@@ -24,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from model.files import write_json_atomic
 from pipeline.config import DEFAULT_CONFIG
@@ -86,18 +90,26 @@ def build(
     sha = str(metadata["model_sha256"])
     tag = tag or f"ml-cicd-model:{sha[:12]}"
     base_image = base_image or os.environ.get("ML_CICD_BASE_IMAGE") or None
-    if ca_bundle is None and os.environ.get("PIP_CERT") and Path(os.environ["PIP_CERT"]).is_file():
-        ca_bundle = Path(os.environ["PIP_CERT"])
+    base_label = base_image or default_base_image()
+    if ca_bundle is None:
+        configured = pip_setting("cert")
+        ca_bundle = Path(configured) if configured and Path(configured).is_file() else None
+    elif not ca_bundle.is_file():
+        raise DataError(f"--ca-bundle {ca_bundle}: no such file (expected a PEM CA bundle)")
     build_args = {
         "MODEL_DIR": "artefact",
         "REVISION": revision or metadata.get("git_commit") or "unknown",
         "CREATED": datetime.now(UTC).isoformat(timespec="seconds"),
+        "SOURCE": _source_url(),
         "MODEL_VERSION": _version(model_dir) or sha[:12],
         "MODEL_SHA256": sha,
-        "MODEL_METRICS": _headline(out / "metrics.json"),
+        "MODEL_METRICS": _headline(out / "metrics.json", model_dir / "metrics.json"),
     }
     if base_image:
         build_args["BASE_IMAGE"] = base_image
+    index_url = pip_setting("index-url")
+    if index_url and index_url.startswith(("http://", "https://")):
+        build_args["PIP_INDEX_URL"] = index_url
     with tempfile.TemporaryDirectory(prefix="ml-cicd-image-") as tmp:
         context = Path(tmp)
         shutil.copy2(REPO / "Dockerfile", context / "Dockerfile")
@@ -112,7 +124,7 @@ def build(
             argv += ["--build-arg", f"{key}={value}"]
         if ca_bundle is not None:
             argv += ["--secret", f"id=ca-bundle,src={ca_bundle}"]
-        print(f"building {tag} (base {base_image or 'Dockerfile default'})...", file=sys.stderr, flush=True)
+        print(f"building {tag} on {base_label}...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         done = subprocess.run(
             [docker_bin(), *argv, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "1"}, check=False
@@ -127,7 +139,7 @@ def build(
         "tag": tag,
         "id": info["Id"],
         "size_bytes": int(info["Size"]),
-        "base_image": base_image or "Dockerfile default",
+        "base_image": base_label,
         "model_sha256": sha,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
@@ -135,6 +147,46 @@ def build(
     size_mb = int(info["Size"]) / 1e6
     print(f"built {tag}: {size_mb:.0f} MB in {result['build_seconds']} s", file=sys.stderr)
     return result
+
+
+def default_base_image() -> str:
+    """Return the Dockerfile's default ``BASE_IMAGE``."""
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("ARG BASE_IMAGE="):
+            return line.split("=", 1)[1].strip()
+    raise PipelineError(f"{REPO / 'Dockerfile'}: no `ARG BASE_IMAGE=` default line")
+
+
+def pip_setting(name: str) -> str | None:
+    """Return pip's setting ``name`` (e.g. ``cert``) as pip here would see it, or None.
+
+    ``$PIP_<NAME>`` wins; otherwise the last of pip's config files that sets it in its
+    ``[install]`` or ``[global]`` section (site-wide, then per-user, then ``$PIP_CONFIG_FILE``).
+    """
+    from_env = os.environ.get("PIP_" + name.upper().replace("-", "_"))
+    if from_env:
+        return from_env
+    xdg_dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    home = Path.home()
+    files = [
+        *(Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(":") if d),
+        Path("/etc/pip.conf"),
+        home / ".pip" / "pip.conf",
+        Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf",
+    ]
+    if os.environ.get("PIP_CONFIG_FILE"):
+        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
+    value = None
+    for path in files:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except (OSError, configparser.Error):
+            continue
+        for section in ("global", "install"):
+            if parser.has_option(section, name):
+                value = parser.get(section, name).strip() or value
+    return value
 
 
 def built_tag(out: Path) -> str:
@@ -161,6 +213,27 @@ def stop_service(container: str, timeout: int = 10) -> None:
     )
 
 
+def _source_url() -> str:
+    """Return the repository URL for the source label: GitHub Actions' variables, else git's origin."""
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and repository:
+        return f"{server}/{repository}"
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    url = done.stdout.strip() if done.returncode == 0 else ""
+    parts = urlsplit(url)
+    if parts.username or parts.password:  # never put https://user:token@host/... into a label
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url or "unknown"
+
+
 def _version(model_dir: Path) -> str | None:
     lineage = model_dir / "lineage.json"
     if lineage.is_file():
@@ -169,9 +242,10 @@ def _version(model_dir: Path) -> str | None:
     return None
 
 
-def _headline(metrics_path: Path) -> str:
-    """Return a few overall metrics as ``name=value,...`` for an image label."""
-    if not metrics_path.is_file():
+def _headline(*candidates: Path) -> str:
+    """Return a few overall metrics of the first existing metrics file as ``name=value,...``."""
+    metrics_path = next((path for path in candidates if path.is_file()), None)
+    if metrics_path is None:
         return ""
     overall = json.loads(metrics_path.read_text()).get("overall") or {}
     return ",".join(f"{k}={overall[k]:.4f}" for k in HEADLINE_METRICS if overall.get(k) is not None)
@@ -203,7 +277,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "build":
         build(Path(args.out), args.tag, args.base_image, args.ca_bundle, args.revision)
     elif args.action == "run":
-        url, container = start_service(built_tag(Path(args.out)), args.port)
+        tag = built_tag(Path(args.out))
+        if not engine_available():
+            raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh")
+        url, container = start_service(tag, args.port)
         print(json.dumps({"url": url, "container": container}))
     else:
         stop_service(args.container)

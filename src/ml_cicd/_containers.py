@@ -11,8 +11,8 @@ import dagger
 from dagger import dag
 
 # Python 3.12 slim, pinned by digest exactly as dagger/dagger pins it at tag v0.21.8 in
-# core/integration/module_python_test.go ("pinned base image" test). The Dockerfile's
-# default BASE_IMAGE uses the same reference, so steps and the serving image share a base.
+# core/integration/module_python_test.go ("pinned base image" test). The serving image gets
+# its BASE_IMAGE from this module as a build argument, so steps and image share this base.
 PYTHON_IMAGE: Final[str] = (
     "python:3.12.1-slim@sha256:a64ac5be6928c6a94f00b16e09cdf3ba3edd44452d10ffa4516a58004873573e"
 )
