@@ -47,8 +47,8 @@ class _Server(uvicorn.Server):
                 port = sock.getsockname()[1]
                 break
         print(
-            f"model {loaded.version} ({loaded.metadata.get('kind')}, sha256 "
-            f"{loaded.metadata['model_sha256'][:12]}) serving on http://{host}:{port}",
+            f"model {loaded.version} ({loaded.metadata.kind}, sha256 "
+            f"{loaded.metadata.model_sha256[:12]}) serving on http://{host}:{port}",
             file=sys.stderr,
             flush=True,
         )

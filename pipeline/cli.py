@@ -1,7 +1,8 @@
 """The ``python -m pipeline`` command line: parse, call one command module, map errors to exit codes.
 
-Each command lives in its own module with ``configure(parser)`` and ``run(args) -> int``;
-only the chosen module is imported, so ``run`` with everything cached stays fast.
+Each command lives in its own module under ``pipeline/commands/`` with ``configure(parser)``
+and ``run(args) -> int``; only the chosen module is imported, so ``run`` with everything
+cached stays fast.
 Exit codes: 0 success, 1 a check failed, 2 bad input (one line on stderr, no traceback).
 """
 
@@ -17,18 +18,19 @@ from pipeline.errors import PipelineError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "schema": ("pipeline.schema", "infer a [schema] section for the config from a table"),
-    "validate": ("pipeline.validate", "check a table against the schema; every failure at once"),
-    "drift": ("pipeline.drift", "compare a table with a reference (CSV or model profile)"),
-    "train": ("pipeline.train", "fit the configured model and write the artefact directory"),
-    "evaluate": ("pipeline.evaluate", "measure quality, slices and latency on held-out rows"),
-    "gate": ("pipeline.gates", "apply quality gates and the no-regression rule; exit 1 on failure"),
-    "report": ("pipeline.report", "write report.md and plots for a job summary or PR comment"),
-    "run": ("pipeline.runner", "run the whole DAG on this host, reusing cached steps"),
-    "registry": ("pipeline.registry", "register, list, promote and roll back model versions"),
-    "serve": ("pipeline.serve", "serve a model artefact over HTTP (FastAPI + uvicorn)"),
-    "smoke": ("pipeline.smoke", "check a running model server against the offline model"),
-    "image": ("pipeline.image", "build and run the serving image with a local Docker engine"),
+    "schema": ("pipeline.commands.schema", "infer a [schema] section for the config from a table"),
+    "validate": ("pipeline.commands.validate", "check a table against the schema; every failure at once"),
+    "drift": ("pipeline.commands.drift", "compare a table with a reference (CSV or model profile)"),
+    "train": ("pipeline.commands.train", "fit the configured model and write the artefact directory"),
+    "evaluate": ("pipeline.commands.evaluate", "measure quality, slices and latency on held-out rows"),
+    "gate": ("pipeline.commands.gate", "apply quality gates and the no-regression rule; exit 1 on failure"),
+    "report": ("pipeline.commands.report", "write report.md and plots for a job summary or PR comment"),
+    "run": ("pipeline.commands.run", "run the whole DAG on this host, reusing cached steps"),
+    "registry": ("pipeline.commands.registry", "register, list, promote and roll back model versions"),
+    "serve": ("pipeline.commands.serve", "serve a model artefact over HTTP (FastAPI + uvicorn)"),
+    "smoke": ("pipeline.commands.smoke", "check a running model server against the offline model"),
+    "image": ("pipeline.commands.image", "build and run the serving image with a local Docker engine"),
+    "synth": ("pipeline.commands.synth", "write the seeded churn table (the bundled data, benchmarks)"),
 }
 
 

@@ -1,9 +1,11 @@
 """The one knob file, ``configs/pipeline.toml``, loaded into frozen dataclasses.
 
 Unknown keys and wrong types are errors that name the key, e.g.
-``configs/pipeline.toml: training.sample_rows must be an integer >= 0, got -5``.
-Relative paths in the file are resolved against the working directory (the repo
-root, both on the host and in the step containers).
+``configs/pipeline.toml: training.sample_rows must be an integer >= 0, got -5`` (the decoder
+is ``model.records.decode``, shared with the artefact files). Gate metrics must come from the
+metric table (``pipeline/core/metrics.py``), which also gives their direction. Relative paths
+in the file are resolved against the working directory (the repo root, both on the host and
+in the step containers).
 """
 
 from __future__ import annotations
@@ -12,21 +14,16 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from model.records import ColumnType, Label, Scalar, Task, decode
+from pipeline.core.metrics import Direction, lookup
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/pipeline.toml"
-
-Task = Literal["classification", "regression"]
-ColumnType = Literal["numeric", "categorical", "boolean"]
-Direction = Literal["higher", "lower"]
-Label = str | int | bool
-Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -39,14 +36,6 @@ class DataConfig:
     format: Literal["csv", "parquet"] | None = None
     positive_label: Label | None = None
     id_columns: tuple[str, ...] = ()
-
-    @property
-    def table_format(self) -> str:
-        """Return ``csv`` or ``parquet``: the configured format, else the file extension."""
-        if self.format is not None:
-            return self.format
-        suffix = Path(self.path).suffix.lower()
-        return "parquet" if suffix in {".parquet", ".pq"} else "csv"
 
 
 @dataclass(frozen=True)
@@ -103,11 +92,14 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class MetricGate:
-    """A metric threshold: ``observed`` must be on the right side of ``threshold``."""
+    """A metric threshold: ``observed`` must be on the better side of ``threshold``.
+
+    ``direction`` may be left out: the metric table knows it (and a contradicting one is an error).
+    """
 
     metric: str
     threshold: float
-    direction: Direction = "higher"
+    direction: Direction | None = None
     required: bool = True
 
 
@@ -124,10 +116,12 @@ class ChampionGate:
 
 @dataclass(frozen=True)
 class LatencyGate:
-    """Single-row prediction latency, in-process."""
+    """Single-row prediction latency, in-process; ``samples`` single-row predicts are timed."""
 
     p95_ms: float = 50.0
     required: bool = False
+    samples: int = 200
+    batch_rows: int = 5000
 
 
 @dataclass(frozen=True)
@@ -235,6 +229,8 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("gates.champion.tolerance", lambda v: v >= 0, "a number >= 0"),
     ("gates.champion.confidence", lambda v: 0 < v < 1, "a number between 0 and 1"),
     ("gates.champion.bootstrap", lambda v: v >= 100, "an integer >= 100"),
+    ("gates.latency.samples", lambda v: v >= 1, "an integer >= 1"),
+    ("gates.latency.batch_rows", lambda v: v >= 1, "an integer >= 1"),
     ("drift.bins", lambda v: v >= 2, "an integer >= 2"),
     ("drift.psi_limit", lambda v: v > 0, "a number > 0"),
     ("slices.min_rows", lambda v: v >= 1, "an integer >= 1"),
@@ -266,17 +262,39 @@ def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
         raise ConfigError(f"{origin}: schema.columns must be a table of column tables")
     schema["columns"] = [_column_entry(origin, name, spec) for name, spec in columns.items()]
     raw["schema"] = schema
-    config = _build(Config, raw, origin, "")
+    config = decode(Config, raw, origin, error=ConfigError)
     for key, ok, expected in _RULES:
         value: Any = config
         for part in key.split("."):
             value = getattr(value, part)
         if not ok(value):
             raise ConfigError(f"{origin}: {key} must be {expected}, got {value!r}")
-    for gate in config.gates.metric:
-        if gate.direction not in ("higher", "lower"):
-            raise ConfigError(f"{origin}: gates.metric direction must be higher or lower")
+    _check_metrics(config, origin)
     return config
+
+
+def _check_metrics(config: Config, origin: str) -> None:
+    """Every metric the gates name must be a metric of the task, with the table's direction."""
+    task = config.data.task
+    named: list[tuple[str, str | None]] = [
+        (f"gates.metric[{i}].metric", gate.metric) for i, gate in enumerate(config.gates.metric)
+    ]
+    named += [("gates.champion.metric", config.gates.champion.metric)]
+    named += [("gates.slices.metric", config.gates.slices.metric)]
+    for key, name in named:
+        if name is None:
+            continue
+        try:
+            lookup(name, task)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {key}: {exc}") from None
+    for i, gate in enumerate(config.gates.metric):
+        expected = lookup(gate.metric, task).direction
+        if gate.direction is not None and gate.direction != expected:
+            raise ConfigError(
+                f"{origin}: gates.metric[{i}].direction is {gate.direction!r}, but {gate.metric} is "
+                f"{expected}-is-better; leave direction out"
+            )
 
 
 def _column_entry(origin: str, name: str, spec: Any) -> dict[str, Any]:
@@ -285,91 +303,3 @@ def _column_entry(origin: str, name: str, spec: Any) -> dict[str, Any]:
     if "name" in spec:
         raise ConfigError(f"{origin}: schema.columns.{name}: unknown key 'name' (the table key is the name)")
     return {"name": name, **spec}
-
-
-def _build(cls: type, raw: Any, origin: str, where: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
-    label = where or "top level"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: {label} must be a table, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            allowed = ", ".join(sorted(fields))
-            raise ConfigError(f"{origin}: unknown key '{_join(where, key)}' (expected one of: {allowed})")
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        key = _join(where, name)
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{origin}: missing required key '{key}'")
-            continue
-        values[name] = _coerce(hints[name], raw[name], origin, key)
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, origin: str, key: str) -> Any:
-    """Check ``value`` against type ``hint``; convert lists to tuples and tables to dataclasses."""
-    origin_type = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return value
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, origin, key)  # type: ignore[arg-type]
-    if origin_type in (typing.Union, types.UnionType):
-        for option in args:
-            try:
-                return _coerce(option, value, origin, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{origin}: {key} must be {_describe(hint)}, got {value!r}")
-    if origin_type is Literal:
-        if value in args and type(value) is type(args[0]):
-            return value
-        choices = ", ".join(repr(a) for a in args)
-        raise ConfigError(f"{origin}: {key} must be one of {choices}, got {value!r}")
-    if origin_type is tuple:
-        if not isinstance(value, list):
-            raise ConfigError(f"{origin}: {key} must be a list, got {value!r}")
-        return tuple(_coerce(args[0], item, origin, _item_key(key, i, item)) for i, item in enumerate(value))
-    if origin_type is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{origin}: {key} must be a table, got {value!r}")
-        return dict(value)
-    if hint is type(None):
-        if value is None:
-            return None
-    elif hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif hint is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"{origin}: {key} must be {_describe(hint)}, got {value!r}")
-
-
-def _describe(hint: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    if hint in names:
-        return names[hint]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is tuple:
-        return "a list"
-    return " or ".join(_describe(a) for a in args) if args else str(hint)
-
-
-def _item_key(key: str, index: int, item: Any) -> str:
-    """Name a list item: ``schema.columns.region`` for named tables, else ``key[index]``."""
-    if isinstance(item, dict) and isinstance(item.get("name"), str):
-        return f"{key}.{item['name']}"
-    return f"{key}[{index}]"
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

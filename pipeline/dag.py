@@ -1,8 +1,9 @@
-"""The DAG of ARCHITECTURE.md as data: step name, commands (argv lists), needs.
+"""The DAG of ARCHITECTURE.md as data: each step's commands (argv lists), needs, and what it reads and writes.
 
-The host runner executes this table; the Dagger module runs the same argv in its
-containers, and ``tests/test_dagger_module.py`` holds the two equal. Keep this module
-free of heavy imports: ``python -m pipeline run`` reads it on every call.
+The host runner executes this table and takes each step's cache key and outputs from it;
+the Dagger module runs the same argv in its containers, and ``tests/dagger/test_module.py``
+holds the two equal. Keep this module free of heavy imports: ``python -m pipeline run`` reads
+it on every call.
 """
 
 from __future__ import annotations
@@ -11,6 +12,20 @@ from dataclasses import dataclass
 
 PY = ("python", "-m", "pipeline")
 TEST_MARKERS = "not slow and not docker and not dagger"
+# Files every step depends on: the code of pipeline/ and model/ and the pinned requirements.
+CODE = (
+    "pipeline",
+    "model",
+    "pyproject.toml",
+    "requirements.txt",
+    "requirements-serve.txt",
+    "requirements-dev.txt",
+)
+LINT_READS = ("pipeline", "model", "src", "tests", "bench", ".github")
+TEST_READS = ("pipeline", "model", "src", "tests", "configs", "data", "Dockerfile", "dagger.json")
+DATA = "config:data.path"  # a read named by a config key: the file that key points at
+REFERENCE = "config:drift.reference"
+SERVICE_URL = "http://model:8080"  # the serving image as Dagger's service "model"
 
 
 @dataclass(frozen=True)
@@ -20,51 +35,79 @@ class Step:
     name: str
     commands: tuple[tuple[str, ...], ...]
     needs: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()  # repo paths, OUT/... paths, or config:KEY (the cache key's inputs)
+    writes: tuple[str, ...] = ()  # names inside the out directory (what the cache restores)
+    sections: tuple[str, ...] = ()  # config sections the result depends on (empty: the whole file)
+    cache: bool = True  # False: always runs (side effects, or needs a live engine)
     always: bool = False  # run even after an earlier failure (the report explains it)
     host_only: str = ""  # why the Dagger module has no such exec (empty: it has one)
     image: bool = False  # needs a container engine (the host runner skips it without one)
+    service: bool = False  # talks to the serving image, reached at the ``url`` given to ``steps``
 
 
 def steps(
-    config: str = "configs/pipeline.toml", out: str = "out", url: str = "http://model:8080"
+    config: str = "configs/pipeline.toml", out: str = "out", url: str = SERVICE_URL
 ) -> tuple[Step, ...]:
     """Return the pipeline steps, in a valid execution order."""
     common = ("--config", config, "--out", out)
+    code = ("--config", config)
     return (
         Step(
             "lint",
-            (
-                ("ruff", "check", "."),
-                ("ruff", "format", "--check", "."),
-                ("mypy",),
-                ("actionlint",),
-            ),
+            (("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",), ("actionlint",)),
+            reads=LINT_READS + CODE,
         ),
-        Step("test", (("python", "-m", "pytest", "-q", "-m", TEST_MARKERS),)),
-        Step("validate", ((*PY, "validate", *common),)),
-        Step("train", ((*PY, "train", *common),), needs=("lint", "test", "validate")),
-        Step("evaluate", ((*PY, "evaluate", *common),), needs=("train",)),
+        Step("test", (("python", "-m", "pytest", "-q", "-m", TEST_MARKERS),), reads=TEST_READS + CODE),
+        Step(
+            "validate",
+            ((*PY, "validate", *common),),
+            reads=(DATA, REFERENCE),
+            writes=("validation.json", "drift.json"),
+            sections=("data", "schema", "drift"),
+        ),
+        Step(
+            "train",
+            ((*PY, "train", *common),),
+            needs=("lint", "test", "validate"),
+            reads=(DATA,),
+            writes=("model", "holdout.parquet"),
+            sections=("data", "schema", "model", "training", "drift"),
+        ),
+        Step(
+            "evaluate",
+            ((*PY, "evaluate", *common),),
+            needs=("train",),
+            reads=(f"{out}/model", f"{out}/holdout.parquet"),
+            writes=("metrics.json",),
+            sections=("data", "schema", "slices", "gates"),
+        ),
         Step(
             "champion",
-            (
-                (
-                    *PY,
-                    "registry",
-                    "export",
-                    "production",
-                    "--config",
-                    config,
-                    "--to",
-                    f"{out}/champion",
-                    "--missing-ok",
-                ),
-            ),
+            ((*PY, "registry", "export", "production", *code, "--to", f"{out}/champion", "--missing-ok"),),
+            cache=False,
             host_only="Dagger takes the champion from an image address or a Directory argument",
         ),
         Step(
-            "gate", ((*PY, "gate", *common, "--champion", f"{out}/champion"),), needs=("evaluate", "champion")
+            "gate",
+            ((*PY, "gate", *common, "--champion", f"{out}/champion"),),
+            needs=("evaluate", "champion"),
+            reads=tuple(
+                f"{out}/{name}"
+                for name in ("metrics.json", "model", "holdout.parquet", "drift.json", "champion")
+            ),
+            writes=("gates.json",),
+            sections=("data", "gates"),
         ),
-        Step("report", ((*PY, "report", *common),), needs=("gate",), always=True),
+        Step(
+            "report",
+            ((*PY, "report", *common),),
+            needs=("gate",),
+            reads=tuple(
+                f"{out}/{name}" for name in ("validation.json", "drift.json", "metrics.json", "gates.json")
+            ),
+            writes=("report.md", "confusion_matrix.png", "residuals.png"),
+            always=True,
+        ),
         Step(
             "register",
             (
@@ -73,8 +116,7 @@ def steps(
                     "registry",
                     "register",
                     f"{out}/model",
-                    "--config",
-                    config,
+                    *code,
                     "--gates",
                     f"{out}/gates.json",
                     "--alias",
@@ -82,14 +124,23 @@ def steps(
                 ),
             ),
             needs=("gate",),
+            cache=False,
             host_only="in Dagger the published image is the versioned artefact (publish)",
         ),
         Step(
             "build_image",
             ((*PY, "image", "build", *common),),
             needs=("gate",),
+            cache=False,
             image=True,
             host_only="the engine builds the Dockerfile itself (Directory.docker_build)",
         ),
-        Step("smoke_test", ((*PY, "smoke", *common, "--url", url),), needs=("build_image",), image=True),
+        Step(
+            "smoke_test",
+            ((*PY, "smoke", *common, "--url", url),),
+            needs=("build_image",),
+            cache=False,
+            image=True,
+            service=True,
+        ),
     )

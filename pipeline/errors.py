@@ -33,3 +33,9 @@ class CheckFailed(PipelineError):
     """A check ran to the end and did not pass; the CLI exits 1."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,19 +1,27 @@
-"""Shared fixtures: a tiny seeded churn project written into ``tmp_path``."""
+"""Shared fixtures: the one seeded-project builder, and models trained through the real CLI."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from pipeline.synth import churn_frame
+from model.artifact import read_metadata
+from model.records import Feature, ModelMetadata
+from pipeline.cli import main
+from pipeline.core.synth import churn_frame
+from pipeline.render.toml import toml_key, toml_value
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "pipeline.toml"
+Edit = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -31,14 +39,16 @@ class Project:
         return [args[0], "--config", str(self.config), *args[1:], "--out", str(self.out)]
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
+@dataclass(frozen=True)
+class Trained:
+    """A model artefact written by ``python -m pipeline train`` and its held-out rows."""
+
+    model_dir: Path
+    holdout: Path
+
+    def features(self) -> pd.DataFrame:
+        """Return the held-out rows' feature columns in the model's order."""
+        return pd.read_parquet(self.holdout)[read_metadata(self.model_dir).feature_names]
 
 
 def dump_toml(data: dict[str, Any]) -> str:
@@ -50,16 +60,15 @@ def dump_toml(data: dict[str, Any]) -> str:
         if prefix and (scalars or not table):
             lines.append(f"[{prefix}]")
         for key, value in scalars.items():
-            lines.append(f"{_key(key)} = {_toml_value(value)}")
+            lines.append(f"{toml_key(key)} = {toml_value(value)}")
         for key, value in table.items():
-            name = f"{prefix}.{_key(key)}" if prefix else _key(key)
+            name = f"{prefix}.{toml_key(key)}" if prefix else toml_key(key)
             if isinstance(value, dict):
                 emit(value, name)
             elif _is_table_array(value):
                 for item in value:
                     lines.append(f"[[{name}]]")
-                    for k, v in item.items():
-                        lines.append(f"{_key(k)} = {_toml_value(v)}")
+                    lines.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in item.items())
 
     emit(data, "")
     return "\n".join(lines) + "\n"
@@ -69,46 +78,134 @@ def _is_table_array(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def _key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
-
-
 def default_config_dict() -> dict[str, Any]:
     """Return the repo's default config as a dict (a fresh copy each call)."""
     return tomllib.loads(DEFAULT_CONFIG.read_text())
 
 
+def write_project(
+    root: Path, rows: int = 800, seed: int = 3, frame: pd.DataFrame | None = None, edit: Edit | None = None
+) -> Project:
+    """Write a seeded churn table, a drift reference and a config under ``root`` (any fixture scope).
+
+    ``frame`` replaces the table; ``edit`` changes the config dict in place before it is written.
+    Tests measure latency on a few rows only (``gates.latency.samples``).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    project = Project(root, root / "pipeline.toml", root / "data.csv", root / "reference.csv", root / "out")
+    (churn_frame(rows, seed) if frame is None else frame).to_csv(project.data, index=False)
+    churn_frame(rows, seed + 100).to_csv(project.reference, index=False)
+    raw = default_config_dict()
+    raw["data"]["path"] = str(project.data)
+    raw["drift"]["reference"] = str(project.reference)
+    raw["registry"]["path"] = str(root / "registry")
+    raw["schema"]["min_rows"] = 50
+    raw["training"]["sample_rows"] = 0
+    raw["gates"]["latency"].update(samples=20, batch_rows=500)
+    if edit is not None:
+        edit(raw)
+    project.config.write_text(dump_toml(raw))
+    return project
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Project]:
-    """Return a factory: write a seeded churn table and a config into ``tmp_path``.
-
-    ``rows``/``seed`` size the table; ``frame`` replaces it; ``config`` is a function
-    that edits the config dict in place before it is written.
-    """
+    """Return ``write_project`` rooted at ``tmp_path/<name>`` (keyword ``config`` is the edit)."""
 
     def factory(
-        rows: int = 800,
-        seed: int = 3,
-        frame: Any = None,
-        config: Callable[[dict[str, Any]], None] | None = None,
-        name: str = "project",
+        rows: int = 800, seed: int = 3, frame: Any = None, config: Edit | None = None, name: str = "project"
     ) -> Project:
-        root = tmp_path / name
-        root.mkdir(parents=True, exist_ok=True)
-        data = root / "data.csv"
-        reference = root / "reference.csv"
-        (churn_frame(rows, seed) if frame is None else frame).to_csv(data, index=False)
-        churn_frame(rows, seed + 100).to_csv(reference, index=False)
-        raw = default_config_dict()
-        raw["data"]["path"] = str(data)
-        raw["drift"]["reference"] = str(reference)
-        raw["registry"]["path"] = str(root / "registry")
-        raw["schema"]["min_rows"] = 50
-        raw["training"]["sample_rows"] = 0
-        if config is not None:
-            config(raw)
-        path = root / "pipeline.toml"
-        path.write_text(dump_toml(raw))
-        return Project(root=root, config=path, data=data, reference=reference, out=root / "out")
+        return write_project(tmp_path / name, rows, seed, frame, config)
 
     return factory
+
+
+def run_cli(project: Project, *commands: str) -> Path:
+    """Run each command (``train``, ``evaluate``, ...) on ``project`` with the real CLI; return its out."""
+    for command in commands:
+        assert main(project.cli(command)) == 0, f"`{command}` failed while preparing a test in {project.root}"
+    return project.out
+
+
+def build_out(project: Project, out: Path | None = None) -> Path:
+    """Train and evaluate ``project`` into ``out`` (default ``project.out``) with the real commands."""
+    target = replace(project, out=out) if out is not None else project
+    return run_cli(target, "train", "evaluate")
+
+
+def train_artifact(root: Path, seed: int = 3, rows: int = 600, edit: Edit | None = None) -> Trained:
+    """Write a seeded project under ``root`` and train it with the real CLI."""
+    out = run_cli(write_project(root, rows, seed, edit=edit), "train")
+    return Trained(out / "model", out / "holdout.parquet")
+
+
+def copy_of(project: Project, root: Path, registry: Path | None = None) -> Project:
+    """Return ``project`` with its trained --out copied under ``root`` and its registry (default ``root/registry``)."""
+    raw = tomllib.loads(project.config.read_text())
+    raw["registry"]["path"] = str(registry or root / "registry")
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "pipeline.toml"
+    config.write_text(dump_toml(raw))
+    shutil.copytree(project.out, root / "out")
+    return replace(project, root=root, config=config, out=root / "out")
+
+
+def weak_features(raw: dict[str, Any]) -> None:
+    """Config edit: the model sees only ``region`` and ``has_partner`` (no churn signal to speak of)."""
+    keep = {"customer_id", "region", "has_partner", "churned"}
+    raw["schema"]["columns"] = {k: v for k, v in raw["schema"]["columns"].items() if k in keep}
+    raw["schema"]["allow_unexpected_columns"] = True
+    raw["gates"]["metric"] = []
+
+
+def as_regression(raw: dict[str, Any]) -> None:
+    """Edit a churn config into a regression of monthly charges (``churned`` becomes a feature)."""
+    raw["data"].update(task="regression", target="monthly_charges")
+    raw["data"].pop("positive_label", None)
+    for key in ("labels", "min_class_fraction"):
+        raw["schema"].pop(key, None)
+    raw["model"] = {"kind": "ridge", "params": {"alpha": 1.0}}
+    raw["training"]["stratify"] = False
+    raw["gates"] = {"latency": {"samples": 20, "batch_rows": 500}}
+    raw["slices"] = {"columns": [], "min_rows": 50}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+    """Train and evaluate once per module: ``good`` (logistic regression, all features) and ``weak``."""
+    root = tmp_path_factory.mktemp("trained")
+    projects = {
+        "good": write_project(root / "good"),
+        "weak": write_project(root / "weak", edit=weak_features),
+    }
+    for project in projects.values():
+        build_out(project)
+    return projects
+
+
+def model_metadata(**fields: Any) -> ModelMetadata:
+    """Return a complete churn-like ``ModelMetadata`` for hand-made artefacts; ``fields`` override."""
+    base: dict[str, Any] = {
+        "task": "classification",
+        "target": "churned",
+        "labels": (0, 1),
+        "positive_label": 1,
+        "features": (Feature("tenure_months", "numeric", None, 0.0, 120.0, False),),
+        "id_columns": ("customer_id",),
+        "kind": "logistic_regression",
+        "params": {},
+        "data_sha256": "0" * 64,
+        "config_sha256": "0" * 64,
+        "git_commit": None,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "train_rows": 0,
+        "holdout_rows": 0,
+        "seed": 0,
+        "profile": {"numeric": {}, "categorical": {}},
+    }
+    return ModelMetadata(**{**base, **fields})
+
+
+def metadata_json(model_dir: Path) -> dict[str, Any]:
+    """Return a model artefact's metadata.json as written (the file's contract, not the record)."""
+    return dict(json.loads((Path(model_dir) / "metadata.json").read_text()))

@@ -1,0 +1,218 @@
+"""The ``/predict`` request: its schema built from the model's feature list, and one-line errors.
+
+Every feature is required and nothing else is allowed; numeric features take JSON numbers
+(not strings or booleans), categorical ones a string (or the type of their allowed values),
+boolean ones ``true``/``false``; ``null`` only where the feature is nullable. A bad record is
+answered with 422 naming the field (``records[3].tenure_months: input should be a valid
+number, got string``), a batch over ``max_batch`` records or a body over ``max_body_bytes``
+with 413.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
+from pydantic_core import PydanticCustomError
+
+from model.records import Feature
+
+MAX_REPORTED_ERRORS = 20
+
+
+def request_model(features: Sequence[Feature]) -> type[BaseModel]:
+    """Build the pydantic model of a ``/predict`` body from the feature schema.
+
+    Fields are required and keyed by the feature names (as aliases, so any column name
+    works); unknown keys are rejected.
+    """
+    fields: dict[str, Any] = {}
+    for index, spec in enumerate(features):
+        check = PlainValidator(value_checker(spec), json_schema_input_type=_schema_type(spec))
+        fields[f"f{index}"] = (Annotated[Any, check], Field(alias=spec.name))
+    record = create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid"),
+        records=(list[record], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+
+
+def value_checker(spec: Feature) -> Callable[[Any], Any]:
+    """Return a validator for one feature's values: type, null, range and allowed values."""
+    kind = spec.type
+    nullable = spec.nullable
+    allowed = spec.allowed
+    low, high = spec.min, spec.max
+    accepted: set[type] = {str}
+    if kind == "categorical" and allowed:
+        accepted = {type(v) for v in allowed if v is not None}
+        if accepted & {int, float}:
+            accepted |= {int, float}
+    expected = {
+        "numeric": "a valid number",
+        "boolean": "a valid boolean (true or false)",
+        "categorical": "a " + " or ".join(sorted({_JSON_TYPES.get(t, t.__name__) for t in accepted})),
+    }[kind]
+
+    def check(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise PydanticCustomError(
+                "null_not_allowed", "input should not be null (feature is not nullable)"
+            )
+        if kind == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _type_error(expected, value)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise PydanticCustomError("finite_number", "input should be a finite number")
+            if low is not None and value < low:
+                raise PydanticCustomError(
+                    "greater_than_equal",
+                    "input should be >= {min}, got {value}",
+                    {"min": low, "value": value},
+                )
+            if high is not None and value > high:
+                raise PydanticCustomError(
+                    "less_than_equal", "input should be <= {max}, got {value}", {"max": high, "value": value}
+                )
+        elif kind == "boolean":
+            if not isinstance(value, bool):
+                raise _type_error(expected, value)
+        elif type(value) not in accepted:
+            raise _type_error(expected, value)
+        if allowed is not None and not any(_same(value, a) for a in allowed):
+            raise PydanticCustomError(
+                "not_allowed",
+                "input should be one of {allowed}, got {value}",
+                {"allowed": ", ".join(json.dumps(a) for a in allowed), "value": json.dumps(value)},
+            )
+        return value
+
+    return check
+
+
+def parse_records(
+    body: bytes, schema: type[BaseModel], max_batch: int
+) -> list[dict[str, Any]] | JSONResponse:
+    """Return the validated records of a ``/predict`` body, or the 413/422 response explaining why not."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return invalid([{"field": "body", "message": f"invalid JSON ({exc})", "type": "json_invalid"}])
+    records = payload.get("records") if isinstance(payload, dict) else None
+    if isinstance(records, list) and len(records) > max_batch:
+        return JSONResponse(
+            {"detail": f"records: batch of {len(records)} records exceeds the limit of {max_batch}"},
+            status_code=413,
+        )
+    try:
+        schema.model_validate(payload)
+    except ValidationError as exc:
+        return invalid(
+            [
+                {"field": _field_path(e["loc"]), "message": _message(e), "type": e["type"]}
+                for e in exc.errors(include_url=False)
+            ]
+        )
+    assert isinstance(records, list)  # the request model accepted it
+    return records
+
+
+async def read_body(request: Request, limit: int) -> bytes | JSONResponse:
+    """Return the body, or a 413 response when Content-Length or the bytes received exceed ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return too_large(size, limit, at_least=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(size: int, limit: int, at_least: bool = False) -> JSONResponse:
+    amount = f"more than {limit}" if at_least else str(size)
+    return JSONResponse(
+        {"detail": f"body: {amount} bytes exceeds the limit of {limit} bytes; send smaller batches"},
+        status_code=413,
+    )
+
+
+def invalid(errors: list[dict[str, Any]]) -> JSONResponse:
+    shown = errors[:MAX_REPORTED_ERRORS]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in shown[:5])
+    if len(errors) > 5:
+        detail += f" (and {len(errors) - 5} more)"
+    return JSONResponse({"detail": detail, "errors": shown}, status_code=422)
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    """Return ``records[3].tenure_months`` for the pydantic location ``('records', 3, 'tenure_months')``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def _type_error(expected: str, value: Any) -> PydanticCustomError:
+    return PydanticCustomError(
+        "wrong_type",
+        "input should be {expected}, got {got}",
+        {"expected": expected, "got": _json_type(value)},
+    )
+
+
+_JSON_TYPES: dict[type, str] = {str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _schema_type(spec: Feature) -> Any:
+    base: Any = {"numeric": float, "boolean": bool}.get(spec.type, str)
+    return base | None if spec.nullable else base
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    """Return True when ``value`` equals an allowed value of the same kind (True is not 1)."""
+    return isinstance(value, bool) == isinstance(allowed, bool) and value == allowed
+
+
+# Plainer words for pydantic's own errors (its messages name our generated classes).
+_MESSAGES = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field",
+    "model_type": "input should be a JSON object",
+    "dict_type": "input should be a JSON object",
+    "list_type": "input should be a JSON array of records",
+}
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "too_short" and tuple(error["loc"]) == ("records",):
+        return "batch is empty; send at least one record"
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 3:
+        return "unknown field (not a feature of this model)"
+    text = _MESSAGES.get(error["type"], str(error["msg"]))
+    return text[:1].lower() + text[1:]

@@ -1,0 +1,154 @@
+"""Build and run the serving image with a local Docker engine (the host twin of Dagger's build).
+
+    python -m pipeline image build --out out            # out/model -> image, writes out/image.json
+    python -m pipeline image run --out out              # start it on a loopback port, print URL and id
+    python -m pipeline image stop CONTAINER_ID
+
+The build context is assembled in a temp directory from exactly what the image needs
+(Dockerfile, requirements-serve.txt, the ``model/`` package and the artefact), so it is
+small and never picks up local files by accident. Base image: ``--base-image``, else
+``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned default. pip inside the build uses
+what pip on this machine is configured with: the CA bundle (``--ca-bundle``, else pip's
+``cert`` setting from ``$PIP_CERT`` or a pip config file) is passed as a BuildKit secret,
+mounted for the install and never stored in a layer; an http(s) ``index-url`` becomes the
+``PIP_INDEX_URL`` build argument (default: PyPI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from model.artifact import read_metadata
+from model.records import Image, Lineage, Metrics, read_optional, read_record, write_record
+from pipeline.config import DEFAULT_CONFIG
+from pipeline.errors import DataError, PipelineError
+from pipeline.io import docker, outdir
+from pipeline.io.git import source_url
+
+REPO = Path(__file__).resolve().parents[2]
+ARTEFACT_FILES = ("model.joblib", "metadata.json", "lineage.json", "metrics.json")
+HEADLINE_METRICS = ("roc_auc", "f1", "accuracy", "rmse", "r2", "mae")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``image`` subcommands."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build_p = actions.add_parser("build", help="build the serving image from OUT/model")
+    build_p.add_argument("--config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)  # the DAG passes it
+    build_p.add_argument("--out", default="out", help="artefact directory holding model/ (default out)")
+    build_p.add_argument("--tag", help="image tag (default ml-cicd-model:<model sha256[:12]>)")
+    build_p.add_argument(
+        "--base-image", help="base image (default $ML_CICD_BASE_IMAGE, else the Dockerfile's)"
+    )
+    build_p.add_argument(
+        "--ca-bundle", type=Path, help="CA bundle for pip, as a build secret (default $PIP_CERT)"
+    )
+    build_p.add_argument("--revision", help="git commit for the revision label (default: the model's)")
+    run_p = actions.add_parser("run", help="start the built image on a loopback port")
+    run_p.add_argument("--out", default="out", help="artefact directory holding image.json (default out)")
+    run_p.add_argument("--port", type=int, default=0, help="host port on 127.0.0.1 (default: a free one)")
+    stop_p = actions.add_parser("stop", help="stop a container started by `image run`")
+    stop_p.add_argument("container", help="container id")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``image`` action."""
+    if args.action == "build":
+        build(Path(args.out), args.tag, args.base_image, args.ca_bundle, args.revision)
+    elif args.action == "run":
+        tag = built_tag(Path(args.out))
+        if not docker.engine_available():
+            raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh")
+        url, container = docker.start_service(tag, args.port)
+        print(json.dumps({"url": url, "container": container}))
+    else:
+        docker.stop_service(args.container)
+    return 0
+
+
+def build(
+    out: Path,
+    tag: str | None = None,
+    base_image: str | None = None,
+    ca_bundle: Path | None = None,
+    revision: str | None = None,
+) -> Image:
+    """Build the serving image from ``out/model``; write and return ``out/image.json``."""
+    model_dir = out / outdir.MODEL
+    if not (model_dir / "metadata.json").is_file():
+        raise DataError(f"{model_dir}: no trained model (run `python -m pipeline train` first)")
+    if not docker.engine_available():
+        raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh (or use Dagger)")
+    metadata = read_metadata(model_dir)
+    sha = metadata.model_sha256
+    tag = tag or f"ml-cicd-model:{sha[:12]}"
+    base_image = base_image or os.environ.get("ML_CICD_BASE_IMAGE") or None
+    base_label = base_image or docker.default_base_image(REPO / "Dockerfile")
+    if ca_bundle is None:
+        configured = docker.pip_setting("cert")
+        ca_bundle = Path(configured) if configured and Path(configured).is_file() else None
+    elif not ca_bundle.is_file():
+        raise DataError(f"--ca-bundle {ca_bundle}: no such file (expected a PEM CA bundle)")
+    lineage = read_optional(model_dir / Lineage.FILE, Lineage)
+    build_args = {
+        "MODEL_DIR": "artefact",
+        "REVISION": revision or metadata.git_commit or "unknown",
+        "CREATED": datetime.now(UTC).isoformat(timespec="seconds"),
+        "SOURCE": source_url(REPO),
+        "MODEL_VERSION": str(lineage.version) if lineage is not None else sha[:12],
+        "MODEL_SHA256": sha,
+        "MODEL_METRICS": headline_metrics(out / Metrics.FILE, model_dir / Metrics.FILE),
+    }
+    if base_image:
+        build_args["BASE_IMAGE"] = base_image
+    index_url = docker.pip_setting("index-url")
+    if index_url and index_url.startswith(("http://", "https://")):
+        build_args["PIP_INDEX_URL"] = index_url
+    print(f"building {tag} on {base_label}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ml-cicd-image-") as tmp:
+        context = Path(tmp)
+        shutil.copy2(REPO / "Dockerfile", context / "Dockerfile")
+        shutil.copy2(REPO / "requirements-serve.txt", context / "requirements-serve.txt")
+        shutil.copytree(REPO / "model", context / "model", ignore=shutil.ignore_patterns("__pycache__"))
+        (context / "artefact").mkdir()
+        for name in ARTEFACT_FILES:
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, context / "artefact" / name)
+        info = docker.build(context, tag, build_args, ca_bundle)
+    result = Image(
+        tag=tag,
+        id=str(info["Id"]),
+        size_bytes=int(info["Size"]),
+        base_image=base_label,
+        model_sha256=sha,
+        build_seconds=round(time.perf_counter() - started, 1),
+    )
+    write_record(out / Image.FILE, result)
+    print(f"built {tag}: {result.size_bytes / 1e6:.0f} MB in {result.build_seconds} s", file=sys.stderr)
+    return result
+
+
+def built_tag(out: Path) -> str:
+    """Return the tag recorded by the last ``image build`` into ``out``."""
+    path = out / Image.FILE
+    if not path.is_file():
+        raise DataError(f"{path}: no image built (run `python -m pipeline image build` first)")
+    return read_record(path, Image).tag
+
+
+def headline_metrics(*candidates: Path) -> str:
+    """Return a few overall metrics of the first existing metrics file as ``name=value,...``."""
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return ""
+    overall = read_record(path, Metrics).overall
+    return ",".join(f"{k}={overall[k]:.4f}" for k in HEADLINE_METRICS if overall.get(k) is not None)

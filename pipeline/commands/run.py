@@ -1,0 +1,71 @@
+"""Run the whole DAG on this host, the engine-free twin of ``dagger call full-pipeline``.
+
+    python -m pipeline run --config configs/pipeline.toml --out out
+    python -m pipeline run --skip lint,test          # quick run while iterating
+
+Each step runs the same argv as the Dagger module (see ``pipeline/dag.py``); lint, test
+and validate run concurrently. A status line per step shows its time; the run stops at
+the first failure with that step's exit code (the report is still written). A step
+whose inputs (files it reads, config, code of ``pipeline/`` and ``model/``, pinned
+requirements) are unchanged is restored from a content-addressed cache and says
+``cached``. Image steps run only where a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from pipeline.config import load_config
+from pipeline.dag import steps
+from pipeline.errors import PipelineError
+from pipeline.runner.scheduler import Runner
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``run`` options."""
+    parser.add_argument("--out", default="out", help="artefact directory (default out)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated steps to skip, e.g. lint,test (dependants still run)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="run every step, even with unchanged inputs")
+    parser.add_argument(
+        "--cache-dir", default=".cache/ml-cicd", help="content-addressed step cache (default .cache/ml-cicd)"
+    )
+    parser.add_argument(
+        "--image",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="build and smoke-test the serving image: auto = when a Docker engine answers (default auto)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute the DAG and return the exit code of the first failing step (0 if none)."""
+    config = load_config(args.config)
+    table = steps(args.config, args.out)
+    names = {step.name for step in table}
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    unknown = skip - names
+    if unknown:
+        listed = ", ".join(step.name for step in table)
+        raise PipelineError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {listed}")
+    engine = engine_ready(args.image)
+    runner = Runner(
+        config, Path(args.config), Path(args.out), Path(args.cache_dir), not args.no_cache, skip, engine
+    )
+    return runner.execute(table)
+
+
+def engine_ready(mode: str) -> bool:
+    """Return whether image steps run: ``never``, ``always``, or ``auto`` (a Docker engine answers)."""
+    if mode == "never":
+        return False
+    if mode == "always":
+        return True
+    if shutil.which("docker") is None and not Path("/usr/bin/docker").exists():
+        return False
+    from pipeline.io import docker
+
+    return docker.engine_available()

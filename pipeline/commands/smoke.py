@@ -1,0 +1,209 @@
+"""Check a running model server against the offline model: health, metadata, exact predictions.
+
+    python -m pipeline smoke --url http://127.0.0.1:8080 --out out
+
+Waits up to ``--timeout`` seconds for ``URL/ready``, then checks ``/health``, that
+``/metadata`` names the local model's sha256 (``--model``, default OUT/model), that
+``/predict`` on the held-out rows (``--data``, default OUT/holdout.parquet; feature
+columns only, in batches within the server's limits) returns exactly the offline
+model's predictions and probabilities for the same batches, and that a record with a
+missing feature is refused with 422. Writes ``OUT/smoke.json`` (one result per check);
+exits 1 when a check failed, 2 when the model or the rows cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from model.artifact import load_artifact
+from model.records import ModelMetadata, Result, Smoke, Status, write_record
+from pipeline.commands.options import add_out
+from pipeline.core.smoke import batch_bodies, compare, short, to_records
+from pipeline.core.values import coerce_column
+from pipeline.errors import DataError, PipelineError
+from pipeline.io import outdir
+from pipeline.io.http import Client
+from pipeline.io.tables import read_table
+
+POLL_SECONDS = 0.25
+DEFAULT_MAX_BATCH = 1000
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``smoke`` options."""
+    parser.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
+    add_out(parser)
+    parser.add_argument("--model", type=Path, help="local model artefact directory (default OUT/model)")
+    parser.add_argument("--data", type=Path, help="rows to send (default OUT/holdout.parquet)")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for /ready and per request (default 30)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks and write ``OUT/smoke.json``; exit 1 when one failed."""
+    out = Path(args.out)
+    url = check_url(args.url)
+    if args.timeout <= 0:
+        raise PipelineError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    model_dir = Path(args.model) if args.model else out / outdir.MODEL
+    data_path = Path(args.data) if args.data else out / outdir.HOLDOUT
+    estimator, metadata = load_artifact(model_dir)
+    features = feature_frame(read_table(data_path), metadata, data_path)
+    checks = list(smoke_checks(Client(url, args.timeout), estimator, metadata, features, args.timeout))
+    failed = [check.name for check in checks if check.status is not Status.PASSED]
+    record = Smoke(
+        url=url,
+        passed=not failed,
+        model_sha256=metadata.model_sha256,
+        rows=len(features),
+        checks=tuple(checks),
+    )
+    write_record(out / Smoke.FILE, record)
+    for check in checks:
+        mark = "ok  " if check.status is Status.PASSED else "FAIL"
+        print(f"smoke: {mark} {check.name}: {check.message}", file=sys.stderr)
+    verdict = f"failed: {', '.join(failed)}" if failed else "passed"
+    print(f"smoke: {url} {verdict}; wrote {out / Smoke.FILE}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _check(name: str, ok: bool, message: str) -> Result:
+    """Return a smoke check's result (every smoke check is required)."""
+    return Result(name, Status.PASSED if ok else Status.FAILED, True, None, None, message)
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` without a trailing slash, or raise naming what a base URL looks like."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise PipelineError(f"--url {url!r} is not an http(s) base URL like http://127.0.0.1:8080")
+    return url.rstrip("/")
+
+
+def feature_frame(frame: pd.DataFrame, metadata: ModelMetadata, source: Path) -> pd.DataFrame:
+    """Return the model's feature columns, in order and typed as in training."""
+    missing = [name for name in metadata.feature_names if name not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: column(s) the model needs are missing: {', '.join(missing)}")
+    result = frame[metadata.feature_names].reset_index(drop=True).copy()
+    for feature in metadata.features:
+        result[feature.name] = coerce_column(result[feature.name], feature.name, feature.type)
+    return result
+
+
+def smoke_checks(
+    client: Client, estimator: Any, metadata: ModelMetadata, features: pd.DataFrame, timeout: float
+) -> Iterator[Result]:
+    """Yield each check in turn; stop after ``ready`` when the server never becomes ready."""
+    ready = wait_ready(client, timeout)
+    yield ready
+    if ready.status is not Status.PASSED:
+        return
+    yield _guard("health", lambda: check_health(client))
+    served: dict[str, Any] = {}
+    yield _guard("metadata", lambda: check_metadata(client, metadata, served))
+    yield _guard("predict", lambda: check_predict(client, estimator, metadata, features, served))
+    yield _guard("bad_payload", lambda: check_bad_payload(client, features))
+
+
+def wait_ready(client: Client, timeout: float) -> Result:
+    """Poll ``/ready`` until it answers 200 or ``timeout`` seconds pass."""
+    started = time.monotonic()
+    last = "no answer"
+    while True:
+        try:
+            reply = client.get("/ready")
+            if reply.status == 200:
+                return _check("ready", True, f"/ready answered 200 after {time.monotonic() - started:.1f} s")
+            last = f"status {reply.status}"
+        except (OSError, urllib.error.URLError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if time.monotonic() - started >= timeout:
+            return _check("ready", False, f"/ready did not answer 200 within {timeout:g} s (last: {last})")
+        time.sleep(POLL_SECONDS)
+
+
+def check_health(client: Client) -> Result:
+    """``/health`` answers 200."""
+    reply = client.get("/health")
+    return _check("health", reply.status == 200, f"/health answered {reply.status}")
+
+
+def check_metadata(client: Client, metadata: ModelMetadata, served: dict[str, Any]) -> Result:
+    """``/metadata`` answers 200 and names the local model's sha256; keep it in ``served``."""
+    reply = client.get("/metadata")
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        return _check("metadata", False, f"/metadata answered {reply.status}: {short(reply.body)}")
+    served.update(reply.body)
+    local, remote = metadata.model_sha256, reply.body.get("model_sha256")
+    if remote != local:
+        return _check(
+            "metadata",
+            False,
+            f"served model_sha256 {str(remote)[:12]}... differs from the local model's {local[:12]}...; "
+            "the server runs a different model",
+        )
+    return _check("metadata", True, f"serves model {local[:12]} (version {reply.body.get('version')})")
+
+
+def check_predict(
+    client: Client, estimator: Any, metadata: ModelMetadata, features: pd.DataFrame, served: dict[str, Any]
+) -> Result:
+    """``/predict`` returns exactly the offline predictions and probabilities, batch by batch."""
+    labels = metadata.label_list if metadata.task == "classification" else None
+    max_batch = int(served.get("max_batch") or DEFAULT_MAX_BATCH)
+    max_body = int(served.get("max_body_bytes") or 0)
+    batches = 0
+    for start, stop, body in batch_bodies(features, max_batch, max_body):
+        batches += 1
+        reply = client.post("/predict", body)
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return _check(
+                "predict",
+                False,
+                f"rows {start}-{stop - 1}: /predict answered {reply.status}: {short(reply.body)}",
+            )
+        rows = features.iloc[start:stop]
+        problem = compare(reply.body, estimator, rows, labels, start)
+        if problem:
+            return _check("predict", False, problem)
+    what = "predictions and probabilities" if labels is not None else "predictions"
+    return _check(
+        "predict",
+        True,
+        f"{len(features)} rows in {batches} batch(es): {what} equal the offline model's exactly",
+    )
+
+
+def check_bad_payload(client: Client, features: pd.DataFrame) -> Result:
+    """A record without its first feature is refused with 422 naming that feature."""
+    record = to_records(features.iloc[:1])[0]
+    missing = next(iter(record))
+    del record[missing]
+    reply = client.post("/predict", json.dumps({"records": [record]}).encode())
+    detail = reply.body.get("detail") if isinstance(reply.body, dict) else reply.body
+    named = missing in str(detail)
+    ok = reply.status == 422 and named
+    message = f"a record without '{missing}' got {reply.status}: {short(detail)}"
+    if reply.status == 422 and not named:
+        message += f" (the message does not name '{missing}')"
+    return _check("bad_payload", ok, message)
+
+
+def _guard(name: str, check: Callable[[], Result]) -> Result:
+    """Run ``check``; a connection failure fails the check instead of stopping the run."""
+    try:
+        return check()
+    except (OSError, urllib.error.URLError) as exc:
+        return _check(name, False, f"request failed: {getattr(exc, 'reason', exc)}")

@@ -1,0 +1,131 @@
+"""Fit the configured model on a seeded sample and write the artefact directory and held-out rows.
+
+    python -m pipeline train --config configs/pipeline.toml --out out
+
+Reads the table (``data.path``, or ``--data``), drops rows whose target is null and
+the id columns, samples ``training.sample_rows`` rows (stratified for classification
+when ``training.stratify``; ``--full`` or 0 uses every row), holds out
+``training.test_fraction`` of them and fits the ``[model]`` pipeline on the rest.
+Writes ``OUT/model/`` (model.joblib + metadata.json, with a data profile for drift
+checks) and ``OUT/holdout.parquet`` (the held-out rows with ids and target). Same
+inputs give the same model file (sha256).
+
+Features are the schema's columns minus the target and the id columns. A table
+column the schema does not list is an error, unless ``schema.allow_unexpected_columns``
+is true, in which case it is ignored with a note (the same rule ``validate`` applies).
+Everything is checked and fitted before anything is written; a failing train leaves
+``OUT`` as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from model.artifact import save_artifact
+from model.records import ModelMetadata, plain
+from pipeline.commands.options import add_data, add_out, read_data
+from pipeline.config import load_config
+from pipeline.core.drift import data_profile
+from pipeline.core.prepare import prepare
+from pipeline.core.split import sample_frame, split_frame, stratify_by
+from pipeline.core.training import feature_schema, fit
+from pipeline.errors import DataError
+from pipeline.io import outdir
+from pipeline.io.git import git_commit
+from pipeline.io.tables import file_hash
+
+# Config sections that shape the artefact (the drift section sets the profile's bins).
+CONFIG_SECTIONS = ("data", "schema", "model", "training", "drift")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``train`` options."""
+    add_data(parser, "train on")
+    parser.add_argument(
+        "--full", action="store_true", help="train on every row, ignoring training.sample_rows"
+    )
+    add_out(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, then write ``OUT/model`` and ``OUT/holdout.parquet``."""
+    config = load_config(args.config)
+    started = time.perf_counter()
+    data_path, table = read_data(args, config)
+    note(f"read {len(table)} rows x {table.shape[1]} columns from {data_path}")
+    prepared = prepare(table, config)
+    if prepared.dropped_null_target:
+        note(f"dropped {prepared.dropped_null_target} rows with a null target '{config.data.target}'")
+    if prepared.ignored_columns:
+        note(f"ignoring column(s) not in the schema: {', '.join(prepared.ignored_columns)}")
+    frame = prepared.frame
+    sample_rows = 0 if args.full else config.training.sample_rows
+    sample = sample_frame(frame, config, sample_rows)
+    if len(sample) == len(frame):
+        note(f"using all {len(frame)} rows")
+    else:
+        stratified = " (stratified)" if stratify_by(frame, config) is not None else ""
+        note(f"sampled {len(sample)} of {len(frame)} rows{stratified}")
+    train, holdout = split_frame(sample, config)
+    note(
+        f"split: {len(train)} train rows, {len(holdout)} held-out rows (test_fraction {config.training.test_fraction})"
+    )
+    fitted, seconds = fit(train, prepared.features, config)
+    note(f"fitted {config.model.kind} in {seconds:.2f} s")
+    features = feature_schema(prepared.features, config)
+    names = [f.name for f in features]
+    metadata = ModelMetadata(
+        task=config.data.task,
+        target=config.data.target,
+        labels=prepared.labels,
+        positive_label=prepared.positive_label,
+        features=features,
+        id_columns=config.data.id_columns,
+        kind=config.model.kind,
+        params=dict(config.model.params),
+        data_sha256=file_hash(data_path),
+        config_sha256=config.section_hash(*CONFIG_SECTIONS),
+        git_commit=git_commit(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        train_rows=len(train),
+        holdout_rows=len(holdout),
+        seed=config.training.seed,
+        profile=data_profile(
+            train[names], [c for c in config.schema.columns if c.name in names], config.drift.bins
+        ),
+    )
+    if prepared.labels is not None and [plain(c) for c in fitted.classes_] != list(prepared.labels):
+        raise DataError(
+            f"estimator classes {list(fitted.classes_)} differ from the target labels {prepared.labels}"
+        )
+    saved = write_outputs(Path(args.out), fitted, metadata, outdir.parquet_bytes(holdout))
+    note(
+        f"wrote {Path(args.out) / outdir.MODEL} (model sha256 {saved.model_sha256[:12]}) and "
+        f"{Path(args.out) / outdir.HOLDOUT} in {time.perf_counter() - started:.2f} s total"
+    )
+    return 0
+
+
+def write_outputs(out: Path, fitted: Any, metadata: ModelMetadata, holdout: bytes) -> ModelMetadata:
+    """Write the artefact, then the held-out rows; return the saved metadata.
+
+    The two files must never form a mismatched pair, so a stale ``holdout.parquet`` is
+    removed first, the model directory is swapped in atomically, and the new held-out
+    rows are renamed into place last. A crash in between leaves a model without
+    held-out rows (evaluate then fails naming the missing file), never a model
+    next to another run's rows.
+    """
+    (out / outdir.HOLDOUT).unlink(missing_ok=True)
+    saved = save_artifact(out / outdir.MODEL, fitted, metadata)
+    outdir.write_holdout(out, holdout)
+    return saved
+
+
+def note(message: str) -> None:
+    """Print a progress line to stderr."""
+    print(f"train: {message}", file=sys.stderr)

@@ -1,0 +1,163 @@
+"""Scoring a model on held-out rows: quality, per-slice metrics, latency and the prediction mix.
+
+``evaluate`` returns the ``metrics.json`` record; ``score_rows`` is the one way a model is
+applied to rows (evaluate, the champion comparison and the report's residuals use it), so
+every step prepares rows exactly as training did.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.records import Latency, Metrics, ModelMetadata, plain
+from pipeline.config import Config
+from pipeline.core.bootstrap import Predictions
+from pipeline.core.metrics import confusion, per_class, score
+from pipeline.core.values import clean_target, coerce_column
+from pipeline.errors import DataError, ModelError
+
+WARMUP_ROWS = 20
+NULL_KEY = "null"
+
+
+def evaluate(estimator: Any, metadata: ModelMetadata, frame: pd.DataFrame, config: Config) -> Metrics:
+    """Return the ``metrics.json`` record for ``estimator`` scored on ``frame`` (rows with a target)."""
+    task = metadata.task
+    labels = metadata.label_list
+    y_true, predictions, rows = score_rows(estimator, metadata, frame)
+    y_pred, proba = predictions.y_pred, predictions.proba
+    classifier = task == "classification"
+    return Metrics(
+        task=task,
+        model_sha256=metadata.model_sha256,
+        rows=len(rows),
+        overall=score(task, y_true, y_pred, proba, labels, metadata.positive_label),
+        per_class=per_class(y_true, y_pred, labels) if classifier else None,
+        confusion_matrix=confusion(y_true, y_pred, labels) if classifier else None,
+        slices=slice_metrics(rows, y_true, predictions, metadata, config),
+        prediction_distribution=prediction_distribution(task, y_pred, labels),
+        latency=measure_latency(
+            estimator,
+            rows[metadata.feature_names],
+            config.gates.latency.samples,
+            config.gates.latency.batch_rows,
+        ),
+    )
+
+
+def score_rows(
+    estimator: Any, metadata: ModelMetadata, frame: pd.DataFrame
+) -> tuple[np.ndarray, Predictions, pd.DataFrame]:
+    """Return the target, the model's predictions and the usable rows (prepared as in training)."""
+    rows = usable_rows(frame, metadata)
+    predictions = predict(estimator, rows[metadata.feature_names], metadata.task, metadata.label_list)
+    return rows[metadata.target].to_numpy(), predictions, rows
+
+
+def usable_rows(frame: pd.DataFrame, metadata: ModelMetadata) -> pd.DataFrame:
+    """Return rows with a target, features typed as in training; raise naming missing columns."""
+    target = metadata.target
+    missing = [name for name in (target, *metadata.feature_names) if name not in frame.columns]
+    if missing:
+        raise DataError(f"column(s) the model needs are missing from the data: {', '.join(missing)}")
+    nulls = int(frame[target].isna().sum())
+    if nulls == len(frame):
+        raise DataError(f"target column '{target}' is null in all {len(frame)} rows")
+    if nulls:
+        frame = frame.loc[frame[target].notna()]
+    frame = frame.reset_index(drop=True).copy()
+    frame[target] = clean_target(frame[target], metadata.task, target)
+    for feature in metadata.features:
+        frame[feature.name] = coerce_column(frame[feature.name], feature.name, feature.type)
+    return frame
+
+
+def predict(estimator: Any, X: pd.DataFrame, task: str, labels: list[Any]) -> Predictions:
+    """Return predictions and, for classifiers, probabilities with columns in ``labels`` order."""
+    try:
+        y_pred = np.asarray(estimator.predict(X))
+        proba = None
+        if task == "classification" and hasattr(estimator, "predict_proba"):
+            classes = [plain(c) for c in estimator.classes_]
+            if classes != labels:
+                raise ModelError(f"model classes {classes} differ from the labels in its metadata {labels}")
+            proba = np.asarray(estimator.predict_proba(X), dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"the model cannot score these rows ({type(exc).__name__}: {exc})") from None
+    return Predictions(y_pred, proba)
+
+
+def slice_metrics(
+    frame: pd.DataFrame, y_true: np.ndarray, predictions: Predictions, metadata: ModelMetadata, config: Config
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Return ``{column: {value: {rows, <metrics>}}}``; small slices carry ``skipped`` instead."""
+    task, labels, positive = metadata.task, metadata.label_list, metadata.positive_label
+    y_pred, proba = predictions.y_pred, predictions.proba
+    minimum = config.slices.min_rows
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for column in config.slices.columns:
+        if column not in frame.columns:
+            raise DataError(f"slices.columns names '{column}', which is not a column of the evaluated data")
+        keys = frame[column].map(_slice_key).to_numpy()
+        groups: dict[str, dict[str, Any]] = {}
+        for key in sorted(set(keys)):
+            mask = keys == key
+            rows = int(mask.sum())
+            if rows < minimum:
+                groups[key] = {"rows": rows, "skipped": f"fewer than slices.min_rows = {minimum} rows"}
+                continue
+            part = proba[mask] if proba is not None else None
+            groups[key] = {"rows": rows, **score(task, y_true[mask], y_pred[mask], part, labels, positive)}
+        result[column] = groups
+    return result
+
+
+def prediction_distribution(task: str, y_pred: np.ndarray, labels: list[Any]) -> dict[str, float]:
+    """Return each label's share of the predictions, or summary statistics of regression outputs."""
+    if task == "classification":
+        total = len(y_pred)
+        return {str(label): float(np.sum(y_pred == label) / total) for label in labels}
+    values = y_pred.astype(float)
+    p05, p50, p95 = np.percentile(values, [5, 50, 95])
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "p05": float(p05),
+        "p50": float(p50),
+        "p95": float(p95),
+    }
+
+
+def measure_latency(estimator: Any, X: pd.DataFrame, single_rows: int, batch_rows: int) -> Latency:
+    """Time ``single_rows`` single-row predicts (after a warm-up) and one predict of ``batch_rows`` rows."""
+    rows = [X.iloc[[i % len(X)]] for i in range(WARMUP_ROWS + single_rows)]
+    for row in rows[:WARMUP_ROWS]:
+        estimator.predict(row)
+    timings = []
+    for row in rows[WARMUP_ROWS:]:
+        started = time.perf_counter()
+        estimator.predict(row)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    p50, p95 = np.percentile(timings, [50, 95])
+    batch = pd.concat([X] * math.ceil(batch_rows / len(X)), ignore_index=True)
+    started = time.perf_counter()
+    estimator.predict(batch)
+    seconds = max(time.perf_counter() - started, 1e-9)
+    return Latency(
+        single_p50_ms=float(p50),
+        single_p95_ms=float(p95),
+        batch_rows_per_s=float(len(batch) / seconds),
+        single_rows=single_rows,
+        batch_rows=len(batch),
+    )
+
+
+def _slice_key(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return NULL_KEY
+    return str(plain(value))

@@ -1,0 +1,63 @@
+"""Promotion rules: alias names, the alias history replayed as a stack, and what production needs.
+
+Production needs an approval and a passing gate record; rollback walks one alias's history
+back, so it can be repeated. Pure logic: ``pipeline/io/registry.py`` stores and locks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from model.records import GateRecord, Gates, Lineage, Status
+from pipeline.errors import RegistryError
+
+PRODUCTION = "production"
+STAGING = "staging"
+PROMOTE, ROLLBACK = "promote", "rollback"
+ALIAS_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+VERSION_REF = re.compile(r"v?([0-9]+)")
+
+
+def alias_stack(entries: Sequence[dict[str, Any]]) -> list[int]:
+    """Replay one alias's history into a stack: a move pushes its target, a rollback pops back to it."""
+    stack: list[int] = []
+    for entry in entries:
+        target = int(entry["to"])
+        if entry.get("action") == ROLLBACK:
+            while stack and stack[-1] != target:
+                stack.pop()
+            if not stack:
+                stack.append(target)
+        else:
+            stack.append(target)
+    return stack
+
+
+def check_alias_name(alias: str) -> None:
+    """Raise RegistryError unless ``alias`` is a lower-case name that cannot be read as a version."""
+    if not ALIAS_NAME.fullmatch(alias) or VERSION_REF.fullmatch(alias):
+        raise RegistryError(
+            f"bad alias name {alias!r}: expected lower-case letters, digits, '-' or '_', starting with "
+            "a letter and not of the form v<number>"
+        )
+
+
+def production_blockers(version: int, lineage: Lineage, approver: str | None) -> list[str]:
+    """Return why ``version`` may not become production (empty: it may)."""
+    problems = []
+    if not approver:
+        problems.append("it needs an approval: add --approve or --approver NAME")
+    gates = lineage.gates
+    if gates is None:
+        problems.append(f"v{version} has no gate record (register it with --gates out/gates.json)")
+    elif not gates.passed:
+        failed = [g.name for g in gates.results if g.status is Status.FAILED]
+        problems.append(f"v{version} failed its gates ({', '.join(failed) or 'passed is false'})")
+    return problems
+
+
+def gate_record(gates: Gates, file: str) -> GateRecord:
+    """Return the gate outcome a registered version keeps in its lineage."""
+    return GateRecord(passed=gates.passed, file=file, results=gates.gates)

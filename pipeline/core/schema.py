@@ -1,0 +1,192 @@
+"""Schema inference: the config's [data] and [schema] sections guessed from a table (plain dicts).
+
+Column types (numeric, categorical, boolean) come from the data; numeric ranges are the
+observed min/max widened by ``margin`` of the span (0 keeps the observed values; never below
+0 for a column that has no negatives); text columns with at most ``max_categories`` distinct
+values get their allowed values; columns without nulls are ``nullable = false``, the others
+get a null limit above the observed fraction; id-like columns (unique text, or an ``*_id``
+name with unique values) become ``data.id_columns``. For a classification target the
+observed labels become ``schema.labels``. The task is guessed from the target unless given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.records import plain
+from pipeline.core.duplicates import duplicate_rows
+from pipeline.core.values import category_key
+from pipeline.errors import DataError
+
+MAX_CLASSES = 20  # an integer target with at most this many values is guessed to be classification
+DEFAULT_MIN_ROWS = 50
+DEFAULT_MAX_DUPLICATE_FRACTION = 0.05
+_ID_NAME = re.compile(r"(^|[_\-\s.])[Ii][Dd]$|[a-z](ID|Id)$")  # id, user_id, customerID, userId
+
+
+def infer_sections(
+    frame: pd.DataFrame,
+    path: str,
+    target: str,
+    task: str | None = None,
+    fmt: str | None = None,
+    margin: float = 0.1,
+    max_categories: int = 20,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the ``[data]`` and ``[schema]`` tables (plain dicts) inferred from ``frame``."""
+    if target not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
+        raise DataError(f"target column '{target}' not found; table columns: {shown}")
+    values = frame[target].dropna()
+    if values.empty:
+        raise DataError(f"target column '{target}' is null in all {len(frame)} rows")
+    task = task or guess_task(values)
+    ids = [str(c) for c in frame.columns if c != target and is_id_like(str(c), frame[c])]
+    data: dict[str, Any] = {"path": path, "target": target, "task": task}
+    if fmt is not None:
+        data["format"] = fmt
+    schema: dict[str, Any] = {"min_rows": min(DEFAULT_MIN_ROWS, len(frame))}
+    repeated = duplicate_rows(frame)
+    schema["max_duplicate_fraction"] = max(DEFAULT_MAX_DUPLICATE_FRACTION, _ceil(repeated / len(frame), 2))
+    if task == "classification":
+        labels = class_labels(values, target)
+        if len(labels) < 2:
+            raise DataError(
+                f"target '{target}' has a single class {labels[0]!r}; classification needs at least two"
+            )
+        if len(labels) == 2:
+            data["positive_label"] = positive_label(labels)
+        smallest = float(values.value_counts(normalize=True).min())
+        schema["min_class_fraction"] = min(0.05, _floor(smallest / 2, 3))
+        schema["labels"] = labels
+    data["id_columns"] = ids
+    columns: dict[str, dict[str, Any]] = {}
+    for name in frame.columns:
+        series = frame[name]
+        if str(name) in ids:
+            spec: dict[str, Any] = {"type": "categorical"}
+        elif name == target and task == "classification":
+            spec = {"type": column_type(series)}
+        else:
+            spec = column_spec(series, margin, max_categories)
+        spec.update(null_spec(series))
+        columns[str(name)] = spec
+    schema["columns"] = columns
+    return data, schema
+
+
+def guess_task(target: pd.Series) -> str:
+    """Return ``classification`` for text, booleans or a few whole numbers, else ``regression``."""
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "classification"
+    numbers = target.to_numpy(dtype=float)
+    whole = bool(np.all(np.mod(numbers, 1) == 0))
+    return "classification" if whole and target.nunique() <= MAX_CLASSES else "regression"
+
+
+def class_labels(target: pd.Series, name: str) -> list[Any]:
+    """Return the sorted distinct labels as TOML-friendly scalars (whole floats as ints)."""
+    labels = []
+    for value in target.unique():
+        label = plain(value)
+        if isinstance(label, float):
+            if not label.is_integer():
+                raise DataError(
+                    f"classification target '{name}' has non-integer numbers (e.g. {label!r}); use --task regression"
+                )
+            label = int(label)
+        labels.append(label if isinstance(label, bool | int) else str(label))
+    return sorted(set(labels), key=lambda v: (not isinstance(v, bool | int), v))
+
+
+def positive_label(labels: list[Any]) -> Any:
+    """Return the label that most likely means "yes" (1, true, yes, ...), else the last one."""
+    for label in labels:
+        if str(label).strip().lower() in {"1", "true", "yes", "y", "t", "positive", "pos"}:
+            return label
+    return labels[-1]
+
+
+def is_id_like(name: str, values: pd.Series) -> bool:
+    """Return True for identifiers: unique text, unique values under an id-like name, or a row counter."""
+    known = values.dropna()
+    if len(known) < 2 or known.nunique() != len(known):
+        return False
+    if _ID_NAME.search(name):
+        return True
+    if pd.api.types.is_bool_dtype(known) or pd.api.types.is_float_dtype(known):
+        return False
+    if not pd.api.types.is_numeric_dtype(known):
+        return len(known) >= 20
+    steps = np.diff(known.to_numpy())
+    return bool(len(known) >= 20 and np.all(steps == 1))
+
+
+def column_type(values: pd.Series) -> str:
+    """Return ``boolean``, ``numeric`` or ``categorical`` from a column's values."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    known = values.dropna()
+    if len(known) and all(isinstance(v, bool | np.bool_) for v in known.unique()):
+        return "boolean"
+    return "categorical"
+
+
+def column_spec(values: pd.Series, margin: float, max_categories: int) -> dict[str, Any]:
+    """Return the type and its expectations (range, or allowed values) for one column."""
+    kind = column_type(values)
+    spec: dict[str, Any] = {"type": kind}
+    known = values.dropna()
+    if kind == "numeric" and len(known):
+        numbers = known.to_numpy(dtype=float)
+        finite = numbers[np.isfinite(numbers)]
+        if finite.size:
+            low, high = float(finite.min()), float(finite.max())
+            spec["min"], spec["max"] = widen(low, high, margin, pd.api.types.is_integer_dtype(values))
+    elif kind == "categorical":
+        distinct = known.unique()
+        if 0 < len(distinct) <= max_categories:
+            spec["allowed"] = sorted({category_key(v) for v in distinct})
+    return spec
+
+
+def widen(low: float, high: float, margin: float, integer: bool) -> tuple[float | int, float | int]:
+    """Return ``[low, high]`` widened by ``margin`` of the span, rounded outwards; not below 0 when low >= 0."""
+    span = high - low
+    pad = margin * (span if span > 0 else max(abs(high), 1.0))
+    lower, upper = low - pad, high + pad
+    if low >= 0:
+        lower = max(lower, 0.0)
+    if integer:
+        return math.floor(lower), math.ceil(upper)
+    return _floor(lower, 4), _ceil(upper, 4)
+
+
+def null_spec(values: pd.Series) -> dict[str, Any]:
+    """Return ``nullable = false`` without nulls, else a limit above the observed null fraction."""
+    nulls = int(values.isna().sum())
+    if nulls == 0:
+        return {"nullable": False}
+    observed = nulls / len(values)
+    return {"max_null_fraction": min(1.0, _ceil(max(2 * observed, observed + 0.02), 2))}  # headroom
+
+
+def _ceil(value: float, digits: int) -> float:
+    """Return the smallest ``digits``-decimal number >= ``value``."""
+    scale = 10**digits
+    result = math.ceil(value * scale) / scale
+    return result if result >= value else (math.ceil(value * scale) + 1) / scale
+
+
+def _floor(value: float, digits: int) -> float:
+    """Return the largest ``digits``-decimal number <= ``value``."""
+    scale = 10**digits
+    result = math.floor(value * scale) / scale
+    return result if result <= value else (math.floor(value * scale) - 1) / scale

@@ -1,0 +1,70 @@
+"""Reading tables (CSV or Parquet) with one clear error per way a file can be unusable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from model.files import sha256_file
+from pipeline.errors import DataError, first_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SNIFF_BYTES = 8192
+_PARQUET_MAGIC = b"PAR1"
+
+
+def table_format(path: Path, declared: str | None = None) -> str:
+    """Return ``csv`` or ``parquet`` from ``declared`` or the file extension."""
+    if declared:
+        return declared
+    return "parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv"
+
+
+def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
+    """Load a table, raising :class:`DataError` naming the file and the problem."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise DataError(f"{path}: file is empty, expected a header row and data rows")
+    kind = table_format(path, fmt)
+    if kind == "parquet":
+        if not head.startswith(_PARQUET_MAGIC):
+            raise DataError(f"{path}: not a Parquet file (missing PAR1 magic bytes)")
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise DataError(f"{path}: unreadable Parquet file ({exc})") from None
+    else:
+        if b"\x00" in head:
+            raise DataError(f"{path}: binary content, expected a UTF-8 CSV text file")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a multi-byte char cut at the sniff boundary is fine
+                raise DataError(f"{path}: not UTF-8 text at byte {exc.start}, expected a CSV file") from None
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: file is empty, expected a header row and data rows") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"{path}: unreadable CSV ({first_line(exc)})") from None
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: no columns found, expected a header row")
+    if frame.empty:
+        raise DataError(f"{path}: header only, no data rows")
+    return frame
+
+
+def file_hash(path: str | Path) -> str:
+    """Return the sha256 of a data file, naming the file if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    return sha256_file(path)

@@ -1,0 +1,134 @@
+"""MODEL_CARD.md of a registry version: intended use, data, metrics overall and per slice, gates, limits."""
+
+from __future__ import annotations
+
+import json
+
+from model.records import Feature, Lineage, Metrics, ModelMetadata
+from pipeline.render.tables import fmt, markdown_table
+
+
+def model_card(metadata: ModelMetadata, lineage: Lineage, metrics: Metrics | None, description: str) -> str:
+    """Return the model card for a registered version."""
+    task, target = metadata.task, metadata.target
+    holdout_rows = metadata.holdout_rows
+    labels = (
+        f", labels {list(metadata.label_list)}, positive label {metadata.positive_label!r}"
+        if task == "classification"
+        else ""
+    )
+    lines = [
+        f"# Model card: {target} ({task}), registry version {lineage.version}",
+        "",
+        "## Intended use",
+        "",
+        description.strip() or "Not stated: set `description` in the pipeline config.",
+        "",
+        "## Model",
+        "",
+        *markdown_table(
+            ("field", "value"),
+            [
+                ("kind", metadata.kind),
+                ("parameters", json.dumps(metadata.params, sort_keys=True)),
+                ("scikit-learn", metadata.sklearn_version),
+                ("python", metadata.python_version),
+                ("trained at", metadata.created_at),
+                ("model sha256", metadata.model_sha256),
+            ],
+        ),
+        "",
+        "## Data",
+        "",
+        f"- rows: {metadata.train_rows} for training, {holdout_rows} held out for evaluation",
+        f"- target: `{target}`{labels}",
+        f"- {len(metadata.features)} features; ids dropped: {', '.join(metadata.id_columns) or 'none'}",
+        f"- data sha256: {metadata.data_sha256}",
+        "",
+        *markdown_table(
+            ("feature", "type", "expected values", "nullable"),
+            [(f.name, f.type, _expected(f), "yes" if f.nullable else "no") for f in metadata.features],
+        ),
+        "",
+        "## Metrics",
+        "",
+        *_metrics(metrics),
+        "",
+        "## Gates",
+        "",
+        *_gates(lineage),
+        "",
+        "## Lineage",
+        "",
+        *markdown_table(
+            ("field", "value"),
+            [
+                ("git commit", lineage.git_commit or "unknown"),
+                ("config sha256", lineage.config_sha256),
+                (
+                    "parent (production when registered)",
+                    "-" if lineage.parent is None else f"v{lineage.parent}",
+                ),
+                ("registered by", lineage.registered_by),
+                ("registered at", lineage.registered_at),
+            ],
+        ),
+        "",
+        "## Limitations",
+        "",
+        f"- Quality was measured on {holdout_rows} held-out rows of the training table only; it says "
+        "nothing about data from another period, market or population.",
+        "- Inputs outside the expected values above (new categories, out-of-range numbers) were never "
+        "seen in training; unknown categories are ignored by the encoder, so predictions for them fall "
+        "back on the other features. Check drift against the profile in metadata.json first.",
+        "- Slice figures on few rows are noisy; slices not listed were not evaluated.",
+    ]
+    if task == "classification":
+        lines.append("- Predictions use the estimator's default decision rule; no threshold was tuned.")
+    if lineage.gates is not None and not lineage.gates.passed:
+        lines.append("- This version failed required gates and must not serve production traffic.")
+    return "\n".join(lines) + "\n"
+
+
+def _metrics(metrics: Metrics | None) -> list[str]:
+    if metrics is None:
+        return ["No metrics.json was registered with this version."]
+    lines = markdown_table(("metric", "held-out value"), sorted(metrics.overall.items()))
+    slices = [
+        (
+            f"{column}={value}",
+            entry.get("rows"),
+            {k: v for k, v in entry.items() if k not in ("rows", "skipped")},
+        )
+        for column, groups in metrics.slices.items()
+        for value, entry in groups.items()
+    ]
+    if slices:
+        names = sorted({k for _, _, values in slices for k in values})
+        lines += ["", "### Per slice", ""]
+        lines += markdown_table(
+            ("slice", "rows", *names),
+            [(key, rows, *(values.get(n) for n in names)) for key, rows, values in slices],
+        )
+    return lines
+
+
+def _gates(lineage: Lineage) -> list[str]:
+    gates = lineage.gates
+    if gates is None:
+        return ["No gate record: this version cannot be promoted to production."]
+    rows = [(g.name, str(g.status), "yes" if g.required else "no", g.message) for g in gates.results]
+    return [
+        f"Overall: **{'passed' if gates.passed else 'FAILED'}**.",
+        "",
+        *markdown_table(("gate", "status", "required", "message"), rows),
+    ]
+
+
+def _expected(feature: Feature) -> str:
+    if feature.allowed is not None:
+        return ", ".join(str(v) for v in feature.allowed)
+    low, high = feature.min, feature.max
+    if low is None and high is None:
+        return "any"
+    return f"{fmt(low) if low is not None else '-inf'} .. {fmt(high) if high is not None else 'inf'}"

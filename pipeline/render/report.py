@@ -1,0 +1,249 @@
+"""The markdown report (``report.md``) for a GitHub job summary or a PR comment, from typed records.
+
+Sections: headline (the verdict and what decided it), candidate model, metrics against the
+champion, gates, validation, drift, latency, slices, prediction distribution, the plot, and
+what was not produced. ``pipeline/commands/report.py`` loads the records and writes the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.records import Drift, Gates, Metrics, ModelMetadata, Status, Validation
+from pipeline.config import SliceGate
+from pipeline.core.gates import class_fractions
+from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
+from pipeline.render.tables import fmt, markdown_table, signed
+
+TOP_DRIFT = 8
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report shows; a record is None when its step did not produce it."""
+
+    gates: Gates | None
+    metrics: Metrics | None
+    validation: Validation | None
+    drift: Drift | None
+    metadata: ModelMetadata | None
+    description: str = ""
+    slice_gate: SliceGate = field(default_factory=SliceGate)
+    plot: str = ""
+    missing: tuple[str, ...] = ()  # "`file` (step that writes it)"
+
+
+def build_report(inputs: ReportInputs, task: str) -> str:
+    """Return the markdown report."""
+    sections = [
+        headline(inputs.gates),
+        model_section(inputs.metadata, inputs.description),
+        champion_section(task, inputs.gates, inputs.metrics),
+        gate_section(inputs.gates),
+        validation_section(inputs.validation),
+        drift_section(inputs.drift),
+        latency_section(inputs.metrics),
+        slice_section(task, inputs.metrics, inputs.slice_gate),
+        class_section(inputs.metrics),
+        "## Plot\n\n" + inputs.plot,
+    ]
+    if inputs.missing:
+        sections.append("## Not produced\n\n" + "\n".join(f"- {item}" for item in inputs.missing))
+    return "\n\n".join(s.rstrip() for s in sections if s) + "\n"
+
+
+def headline(gates: Gates | None) -> str:
+    """Return the title line and the sentence that says what decided it."""
+    if gates is None:
+        return "# Model report: gates not run\n\nNo `gates.json`: the pipeline stopped before the gate step."
+    failed = [g for g in gates.gates if g.status is Status.FAILED]
+    blocking = [g.name for g in failed if g.required]
+    advisory = [g.name for g in failed if not g.required]
+    tail = f" Advisory gate(s) failed: {', '.join(advisory)}." if advisory else ""
+    if gates.passed:
+        return f"# Model report: PASSED\n\nAll required gates passed.{tail}"
+    return f"# Model report: FAILED\n\nRequired gate(s) failed: **{', '.join(blocking) or 'unknown'}**.{tail}"
+
+
+def model_section(metadata: ModelMetadata | None, description: str) -> str:
+    """Return the candidate model's facts."""
+    if metadata is None:
+        return ""
+    rows = [
+        ("task", metadata.task),
+        ("target", metadata.target),
+        ("model", metadata.kind),
+        ("train rows", metadata.train_rows),
+        ("held-out rows", metadata.holdout_rows),
+        ("data sha256", metadata.data_sha256[:12]),
+        ("model sha256", metadata.model_sha256[:12]),
+        ("git commit", (metadata.git_commit or "")[:12] or None),
+        ("created", metadata.created_at),
+    ]
+    lines = ["## Candidate model", ""]
+    if description:
+        lines += [description, ""]
+    lines += markdown_table(("", "value"), [(k, v) for k, v in rows if v is not None])
+    return "\n".join(lines)
+
+
+def champion_section(task: str, gates: Gates | None, metrics: Metrics | None) -> str:
+    """Return the candidate's metrics, beside the champion's when one was compared."""
+    lines = ["## Metrics vs champion", ""]
+    champion = gates.champion if gates is not None else None
+    if champion is None:
+        gate = gates.result("no_regression") if gates is not None else None
+        reason = gate.message if gate is not None else "no champion (the gate step did not run)"
+        if not reason.startswith("no champion"):
+            reason = f"no champion compared: {reason}"
+        lines += [reason[0].upper() + reason[1:].rstrip(".") + ".", ""]
+        if metrics is not None:
+            lines += ["Candidate on the held-out rows:", ""]
+            names = _ordered(task, metrics.overall)
+            lines += markdown_table(
+                ("metric", "candidate"), [(m, fmt(metrics.overall.get(m))) for m in names]
+            )
+        return "\n".join(lines)
+    who = f"version {champion.version}" if champion.version is not None else f"`{champion.path}`"
+    lines += [
+        f"Champion {who} (model sha256 {champion.model_sha256[:12]}) re-scored on the same "
+        f"{champion.rows} held-out rows as the candidate.",
+        "",
+    ]
+    rows = []
+    for name in _ordered(task, champion.candidate):
+        a, b = champion.candidate.get(name), champion.champion.get(name)
+        delta = a - b if a is not None and b is not None else None
+        verdict = "-" if delta is None else _verdict(name, delta)
+        label = name + (" (gate)" if name == champion.metric else "")
+        rows.append((label, fmt(a), fmt(b), signed(delta), verdict))
+    lines += markdown_table(("metric", "candidate", "champion", "delta", ""), rows)
+    if champion.ci_low is not None:
+        lines += [
+            "",
+            f"{champion.metric} improvement {signed(champion.delta)}, {champion.confidence:.0%} paired-bootstrap CI "
+            f"{signed(champion.ci_low)} .. {signed(champion.ci_high)} "
+            f"({champion.resamples} resamples; positive = candidate better).",
+        ]
+    return "\n".join(lines)
+
+
+def gate_section(gates: Gates | None) -> str:
+    """Return the gate table."""
+    if gates is None:
+        return ""
+    rows = [
+        (
+            g.name,
+            str(g.status).upper() if g.status is Status.FAILED else str(g.status),
+            "yes" if g.required else "no",
+            fmt(g.observed),
+            fmt(g.threshold),
+            g.message,
+        )
+        for g in gates.gates
+    ]
+    header = ("gate", "status", "required", "observed", "threshold", "message")
+    return "\n".join(["## Gates", "", *markdown_table(header, rows)])
+
+
+def validation_section(validation: Validation | None) -> str:
+    """Return the validation verdict and its failures."""
+    if validation is None:
+        return ""
+    head = f"Validation {'passed' if validation.passed else 'FAILED'} on {validation.rows} rows"
+    head += f": {len(validation.checks)} checks, {len(validation.failures)} failure(s)"
+    lines = ["## Validation", "", head + "."]
+    messages = []
+    for failure in validation.failures:
+        column = failure.column
+        prefix = f"{column}: " if column and column not in failure.message else ""
+        messages.append(f"{prefix}{failure.message}")
+    if messages:
+        lines.append("")
+        lines += [f"- {m}" for m in messages[:MAX_LISTED]]
+        if len(messages) > MAX_LISTED:
+            lines.append(f"- ... and {len(messages) - MAX_LISTED} more (see validation.json)")
+    return "\n".join(lines)
+
+
+def drift_section(drift: Drift | None) -> str:
+    """Return the drift verdict and the features with the highest PSI."""
+    if drift is None:
+        return ""
+    drifted = list(drift.drifted)
+    head = f"Drift {'within limits' if drift.passed else 'BEYOND LIMITS'} against `{drift.reference}`"
+    head += f": {len(drifted)} drifted feature(s)" + (f" ({', '.join(drifted)})" if drifted else "") + "."
+    lines = ["## Drift", "", head]
+    features = sorted(drift.features, key=lambda f: -(f.psi or 0.0))[:TOP_DRIFT]
+    if features:
+        rows = [
+            (f.feature, fmt(f.psi), fmt(f.ks_statistic), fmt(f.ks_pvalue), "yes" if f.drifted else "no")
+            for f in features
+        ]
+        lines += ["", f"Top {len(rows)} features by PSI:", ""]
+        lines += markdown_table(("feature", "PSI", "KS stat", "KS p-value", "drifted"), rows)
+    return "\n".join(lines)
+
+
+def latency_section(metrics: Metrics | None) -> str:
+    """Return the in-process latency figures."""
+    if metrics is None:
+        return ""
+    latency = metrics.latency
+    rows = [
+        ("batch rows", fmt(latency.batch_rows)),
+        ("batch rows per s", fmt(latency.batch_rows_per_s)),
+        ("single p50 ms", fmt(latency.single_p50_ms)),
+        ("single p95 ms", fmt(latency.single_p95_ms)),
+        ("single rows", fmt(latency.single_rows)),
+    ]
+    return "\n".join(["## Latency (in-process)", "", *markdown_table(("measure", "value"), rows)])
+
+
+def slice_section(task: str, metrics: Metrics | None, gate: SliceGate) -> str:
+    """Return the metric per slice, marking slices below the floor."""
+    if metrics is None or not metrics.slices:
+        return ""
+    metric = gate.metric or DEFAULT_METRIC.get(task, "")
+    floor = gate.min
+    rows = []
+    for column, groups in metrics.slices.items():
+        for value, entry in groups.items():
+            score = entry.get(metric)
+            note = "below floor" if floor is not None and score is not None and score < floor else ""
+            rows.append(
+                (f"{column}={value}", fmt(entry.get("rows")), fmt(score), entry.get("skipped") or note)
+            )
+    title = f"## Slices ({metric}" + (f", floor {floor:g})" if floor is not None else ")")
+    return "\n".join([title, "", *markdown_table(("slice", "rows", metric, ""), rows)])
+
+
+def class_section(metrics: Metrics | None) -> str:
+    """Return each class's share of the predictions (or the regression output's statistics)."""
+    if metrics is None:
+        return ""
+    distribution = metrics.prediction_distribution
+    if metrics.task == "regression":
+        rows = [(k, fmt(v)) for k, v in sorted(distribution.items())]
+        return "\n".join(["## Prediction distribution", "", *markdown_table(("statistic", "value"), rows)])
+    shares = class_fractions(distribution)
+    rows = [(label, f"{share:.1%}") for label, share in sorted(shares.items())]
+    return "\n".join(
+        ["## Prediction distribution", "", *markdown_table(("class", "share of predictions"), rows)]
+    )
+
+
+def _ordered(task: str, values: dict[str, float | None]) -> list[str]:
+    known = [m for m in metric_names(task) if m in values]
+    return known + sorted(m for m in values if m not in known)
+
+
+def _verdict(name: str, delta: float) -> str:
+    if delta == 0:
+        return "same"
+    metric = METRICS.get(name)
+    if metric is None:
+        return ""
+    return "better" if metric.better(delta, 0.0) else "worse"

@@ -1,0 +1,180 @@
+"""The gate command: real candidates and champions through the CLI, gates.json and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.records import Status
+from pipeline.cli import main
+from pipeline.core.synth import churn_frame
+from tests.conftest import Project, build_out, copy_of
+
+PASSED, FAILED, SKIPPED = Status.PASSED, Status.FAILED, Status.SKIPPED
+
+
+def gate(project: Project, *extra: str) -> int:
+    """Run ``python -m pipeline gate`` on the project's --out and return the exit code."""
+    return main(project.cli("gate", *extra))
+
+
+def read_gates(out: Path) -> dict[str, Any]:
+    """Return ``gates.json`` with gates indexed by name."""
+    data = json.loads((out / "gates.json").read_text())
+    data["by_name"] = {g["name"]: g for g in data["gates"]}
+    return data
+
+
+@pytest.fixture
+def candidate(trained: dict[str, Project], tmp_path: Path) -> Project:
+    """A private copy of the good, evaluated candidate."""
+    return copy_of(trained["good"], tmp_path)
+
+
+def test_dummy_model_fails_the_threshold_gate(make_project: Callable[..., Project]) -> None:
+    # given: a config whose model is a dummy (predicts the prior)
+    project = make_project(rows=600, config=lambda c: c["model"].update(kind="dummy", params={}))
+    build_out(project)
+
+    # when
+    code = gate(project, "--champion", str(project.root / "none"))
+
+    # then
+    gates = read_gates(project.out)
+    assert code == 1, "a failed required gate must exit 1"
+    assert gates["passed"] is False
+    assert gates["by_name"]["metric:roc_auc"]["status"] == FAILED, gates["by_name"]["metric:roc_auc"]
+
+
+def test_good_candidate_without_champion_passes_and_says_no_champion(candidate: Project) -> None:
+    missing = candidate.root / "no-champion-here"
+
+    code = gate(candidate, "--champion", str(missing))
+
+    gates = read_gates(candidate.out)
+    assert code == 0, f"a good model must pass: {gates['gates']}"
+    assert gates["champion"] is None
+    entry = gates["by_name"]["no_regression"]
+    assert entry["status"] == SKIPPED and entry["message"] == f"no champion at {missing}"
+    assert {g["name"] for g in gates["gates"]} >= {"latency_p95", "slice_floor", "class_collapse", "drift"}
+
+
+def test_better_champion_fails_the_no_regression_gate(trained: dict[str, Project], tmp_path: Path) -> None:
+    # given: the good logistic regression as champion, a candidate that sees no real signal
+    weak, champion = copy_of(trained["weak"], tmp_path), trained["good"]
+
+    # when
+    code = gate(weak, "--champion", str(champion.out / "model"))
+
+    # then
+    gates = read_gates(weak.out)
+    entry, section = gates["by_name"]["no_regression"], gates["champion"]
+    assert code == 1, f"a clearly worse candidate must exit 1: {entry}"
+    assert entry["status"] == FAILED, entry["message"]
+    assert section["delta"] < -0.01 and section["ci_high"] < 0, f"expected a significant drop: {section}"
+    assert section["metric"] == "roc_auc"
+    assert section["champion"]["roc_auc"] > section["candidate"]["roc_auc"], "champion must be re-scored"
+    assert section["path"] == str(champion.out / "model")
+
+
+def test_same_model_as_champion_is_a_tie_and_passes(candidate: Project) -> None:
+    champion_dir = candidate.root / "champion"
+    shutil.copytree(candidate.out / "model", champion_dir)
+
+    code = gate(candidate, "--champion", str(champion_dir))
+
+    gates = read_gates(candidate.out)
+    assert code == 0, gates["by_name"]["no_regression"]
+    assert gates["by_name"]["no_regression"]["status"] == PASSED
+    assert gates["champion"]["delta"] == 0.0 and gates["champion"]["ci_low"] == 0.0
+
+
+def test_drift_json_that_did_not_pass_fails_the_drift_gate(candidate: Project) -> None:
+    # given: the drift check of a shifted table, written into the candidate's --out
+    shifted = candidate.root / "shifted.csv"
+    churn_frame(800, 11, shift=0.6).to_csv(shifted, index=False)
+    argv = ["drift", "--config", str(candidate.config), "--data", str(shifted), "--out", str(candidate.out)]
+    assert main(argv) == 1, "a shifted table must drift"
+
+    code = gate(candidate, "--champion", str(candidate.root / "none"))
+
+    entry = read_gates(candidate.out)["by_name"]["drift"]
+    assert code == 1 and entry["status"] == FAILED, entry
+    assert "monthly_charges" in entry["message"]
+
+
+def test_tampered_champion_is_bad_input(candidate: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    # given: a champion whose model file no longer matches its recorded sha256
+    champion_dir = candidate.root / "champion"
+    shutil.copytree(candidate.out / "model", champion_dir)
+    with (champion_dir / "model.joblib").open("ab") as handle:
+        handle.write(b"tampered")
+
+    # when
+    code = gate(candidate, "--champion", str(champion_dir))
+
+    # then
+    err = capsys.readouterr().err
+    assert code == 2, "a tampered champion is bad input (exit 2)"
+    assert "sha256" in err and err.count("\n") == 1, f"expected one clear line, got {err!r}"
+    assert not (candidate.out / "gates.json").exists(), "no gates.json may be written on bad input"
+
+
+def test_missing_metrics_is_bad_input(candidate: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    (candidate.out / "metrics.json").unlink()
+
+    code = gate(candidate, "--champion", str(candidate.root / "none"))
+
+    assert code == 2
+    assert "metrics.json" in capsys.readouterr().err
+
+
+def test_without_production_alias_the_champion_gate_is_skipped(candidate: Project) -> None:
+    # given: the project's registry has no production alias (it does not even exist)
+
+    code = gate(candidate)
+
+    entry = read_gates(candidate.out)["by_name"]["no_regression"]
+    assert code == 0 and entry["status"] == SKIPPED, entry
+    assert entry["message"].startswith("no champion: first model, nothing to compare"), entry["message"]
+
+
+def test_default_champion_is_the_registry_production_alias(
+    trained: dict[str, Project], tmp_path: Path
+) -> None:
+    # given: the good model registered with its passing gates and promoted to production
+    good = copy_of(trained["good"], tmp_path / "good")
+    assert gate(good) == 0
+    registry = ("--config", str(good.config))
+    assert (
+        main(
+            [
+                "registry",
+                "register",
+                str(good.out / "model"),
+                *registry,
+                "--gates",
+                str(good.out / "gates.json"),
+            ]
+        )
+        == 0
+    )
+    assert main(["registry", "promote", "1", "--to", "production", "--approve", *registry]) == 0
+    weak = copy_of(trained["weak"], tmp_path / "weak", registry=good.root / "registry")
+
+    # when: the weak candidate is gated without --champion
+    code = gate(weak)
+
+    # then: production (version 1) was the champion and the regression is caught
+    gates = read_gates(weak.out)
+    assert code == 1 and gates["by_name"]["no_regression"]["status"] == FAILED, gates["by_name"][
+        "no_regression"
+    ]
+    assert gates["champion"]["version"] == 1, (
+        f"champion version must come from the registry: {gates['champion']}"
+    )

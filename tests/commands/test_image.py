@@ -1,0 +1,354 @@
+"""The serving image, built and run with a real Docker engine and checked over loopback HTTP.
+
+The engine tests are marked ``docker``: they skip with a reason when no engine answers,
+except with ``ML_CICD_REQUIRE_DOCKER=1`` (set by ``.ci/run``), where a missing engine fails.
+``scripts/docker-engine.sh`` installs and starts the engine and builds the local base image.
+The image is built once per session (module fixture); the first test to need it pays.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from model.records import Image, write_record
+from pipeline.cli import main
+from pipeline.commands import image
+from pipeline.core.synth import churn_frame
+from pipeline.io import docker as engine
+from tests.conftest import REPO, default_config_dict, dump_toml
+
+LOCAL_BASE = "local/python:3.11-bookworm"
+SIZE_LIMIT_MB = 450
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+docker = pytest.mark.docker
+
+
+def _require_engine() -> None:
+    if engine.engine_available():
+        return
+    if os.environ.get("ML_CICD_REQUIRE_DOCKER") == "1":
+        pytest.fail("ML_CICD_REQUIRE_DOCKER=1 but no Docker engine answers (run scripts/docker-engine.sh)")
+    pytest.skip("no Docker engine: run scripts/docker-engine.sh")
+
+
+def _base_image() -> str:
+    """Return $ML_CICD_BASE_IMAGE, else the local stand-in when built, else the Dockerfile default."""
+    if os.environ.get("ML_CICD_BASE_IMAGE"):
+        return os.environ["ML_CICD_BASE_IMAGE"]
+    local = subprocess.run([engine.docker_bin(), "image", "inspect", LOCAL_BASE], capture_output=True)
+    return LOCAL_BASE if local.returncode == 0 else engine.default_base_image(REPO / "Dockerfile")
+
+
+def _docker(*args: str) -> str:
+    done = subprocess.run([engine.docker_bin(), *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"docker {' '.join(args)} failed: {done.stderr.strip()}"
+    return done.stdout
+
+
+def _post(url: str, body: Any, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _declared_body_status(url: str, size: int) -> int:
+    """POST /predict declaring a ``size``-byte body, send only its start, and return the status.
+
+    The server answers an oversize Content-Length at once and closes the connection, so a
+    client still writing the whole body would see a broken pipe instead of the answer.
+    """
+    parsed = urllib.parse.urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/predict")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(size))
+        connection.endheaders(b'{"records": [')
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _wait_ready(url: str, limit: float = 60.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _feature_records(out: Path, rows: int) -> list[dict[str, Any]]:
+    metadata = json.loads((out / "model" / "metadata.json").read_text())
+    features = [f["name"] for f in metadata["features"]]
+    frame = pd.read_parquet(out / "holdout.parquet").head(rows)
+    records: list[dict[str, Any]] = json.loads(frame[features].to_json(orient="records"))
+    return records
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Train a small model, build its image with a marked CA bundle as the secret, and start it."""
+    _require_engine()
+    root = tmp_path_factory.mktemp("image")
+    data = root / "data.csv"
+    churn_frame(900, seed=5).to_csv(data, index=False)
+    raw = default_config_dict()
+    raw["data"]["path"] = str(data)
+    raw["drift"].pop("reference")
+    raw["schema"]["min_rows"] = 50
+    raw["training"]["sample_rows"] = 0
+    raw["registry"]["path"] = str(root / "registry")
+    config = root / "pipeline.toml"
+    config.write_text(dump_toml(raw))
+    out = root / "out"
+    assert main(["train", "--config", str(config), "--out", str(out)]) == 0
+    assert main(["evaluate", "--config", str(config), "--out", str(out)]) == 0
+
+    # the real host bundle (pip needs it behind the proxy) plus a unique marker line
+    marker = f"ml-cicd-ca-marker-{uuid.uuid4().hex}"
+    ca_bundle = root / "ca.pem"
+    ca_bundle.write_text(f"# {marker}\n" + (HOST_CA.read_text() if HOST_CA.is_file() else ""))
+    tag = f"ml-cicd-model-test:{uuid.uuid4().hex[:8]}"
+    info = image.build(out, tag=tag, base_image=_base_image(), ca_bundle=ca_bundle)
+    print(f"image {tag}: {info.size_bytes} bytes, built in {info.build_seconds} s")
+    url, container = engine.start_service(tag)
+    try:
+        assert _wait_ready(url), f"{tag} never answered 200 on /ready: {_docker('logs', container)}"
+        yield {
+            "out": out,
+            "config": config,
+            "url": url,
+            "container": container,
+            "marker": marker,
+            **asdict(info),
+        }
+    finally:
+        engine.stop_service(container, timeout=2)
+        subprocess.run([engine.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+
+
+@docker
+def test_smoke_checks_pass_with_served_predictions_equal_to_offline(built: dict[str, Any]) -> None:
+    # when: the smoke command checks /health, /ready, /metadata and /predict on the held-out rows
+    code = main(
+        ["smoke", "--config", str(built["config"]), "--out", str(built["out"]), "--url", built["url"]]
+    )
+
+    # then
+    smoke = json.loads((built["out"] / "smoke.json").read_text())
+    assert code == 0, f"smoke failed: {smoke}"
+    passed = {check["name"] for check in smoke["checks"] if check["status"] == "passed"}
+    assert {"health", "ready", "predict"} <= passed, f"checks that passed: {sorted(passed)}"
+
+
+@docker
+def test_health_and_ready_answer_200(built: dict[str, Any]) -> None:
+    for path in ("/health", "/ready"):
+        with urllib.request.urlopen(built["url"] + path, timeout=10) as response:
+            assert response.status == 200, f"{path} answered {response.status}"
+
+
+@docker
+def test_served_predictions_and_probabilities_equal_the_offline_model_exactly(built: dict[str, Any]) -> None:
+    from model.artifact import load_artifact
+
+    # given: held-out rows and the offline model the image was built from
+    estimator, metadata = load_artifact(built["out"] / "model")
+    records = _feature_records(built["out"], 60)
+    frame = pd.DataFrame(records, columns=metadata.feature_names)
+
+    # when
+    status, answer = _post(built["url"] + "/predict", {"records": records})
+
+    # then: bit-for-bit equal, not approximately
+    assert status == 200, answer
+    offline = estimator.predict_proba(frame).tolist()
+    served = [[p[str(label)] for label in metadata.label_list] for p in answer["probabilities"]]
+    assert served == offline, "served probabilities differ from the offline model's"
+    assert answer["predictions"] == estimator.predict(frame).tolist(), "served predictions differ"
+    assert answer["model_version"], f"no model version in the answer: {sorted(answer)}"
+
+
+@docker
+@pytest.mark.parametrize(
+    ("case", "mutate"),
+    [
+        ("missing field", lambda r: r.pop("tenure_months")),
+        ("wrong type", lambda r: r.update(tenure_months="ten")),
+        ("unknown field", lambda r: r.update(colour="red")),
+    ],
+)
+def test_bad_records_get_422_naming_the_field(built: dict[str, Any], case: str, mutate: Any) -> None:
+    # given
+    record = _feature_records(built["out"], 1)[0]
+    mutate(record)
+
+    # when
+    status, body = _post(built["url"] + "/predict", {"records": [record]})
+
+    # then
+    assert status == 422, f"{case}: expected 422, got {status}: {body}"
+    field = "colour" if case == "unknown field" else "tenure_months"
+    assert field in json.dumps(body), f"{case}: the answer does not name {field!r}: {body}"
+
+
+@docker
+def test_empty_malformed_and_oversize_requests_get_422_or_413(built: dict[str, Any]) -> None:
+    record = _feature_records(built["out"], 1)[0]
+    url = built["url"] + "/predict"
+
+    assert _post(url, {"records": []})[0] == 422, "an empty batch must get 422"
+    assert _post(url, None, raw=b'{"records": [')[0] == 422, "malformed JSON must get 422"
+    assert _post(url, {"records": [record] * 1001})[0] == 413, "a batch over 1,000 records must get 413"
+    assert _declared_body_status(built["url"], 5 * 1024 * 1024) == 413, "a body over 4 MiB must get 413"
+
+
+@docker
+def test_the_server_runs_as_a_non_root_user(built: dict[str, Any]) -> None:
+    uid = _docker("exec", built["container"], "id", "-u").strip()
+    user = json.loads(_docker("image", "inspect", built["tag"]))[0]["Config"]["User"]
+
+    assert uid != "0", "the model server runs as root"
+    assert user not in ("", "root", "0"), f"image USER is {user!r}; expected a non-root user"
+
+
+@docker
+def test_the_ca_bundle_is_in_no_layer_nor_the_history(built: dict[str, Any], tmp_path: Path) -> None:
+    # given: the build used a CA bundle secret holding a unique marker
+    marker = built["marker"].encode()
+
+    # when
+    history = _docker("history", "--no-trunc", built["tag"])
+    config = _docker("image", "inspect", built["tag"])
+    saved = tmp_path / "image.tar"
+    _docker("save", "-o", str(saved), built["tag"])
+
+    # then: not in the history, the config (ENV, labels) nor any file of any layer
+    assert built["marker"] not in history, "CA bundle content in `docker history`"
+    assert built["marker"] not in config and "PIP_CERT" not in config, "CA bundle referenced in the config"
+    with tarfile.open(saved) as outer:
+        for member in outer:
+            handle = outer.extractfile(member) if member.isfile() else None
+            if handle is None:
+                continue
+            content = handle.read()
+            if content[:2] == b"\x1f\x8b":  # gzip-compressed layer (OCI layout)
+                content = gzip.decompress(content)
+            assert marker not in content, f"CA bundle marker found in {member.name} of the saved image"
+
+
+@docker
+def test_the_image_has_labels_and_a_healthcheck_and_stays_small(built: dict[str, Any]) -> None:
+    config = json.loads(_docker("image", "inspect", built["tag"]))[0]["Config"]
+    metadata = json.loads((built["out"] / "model" / "metadata.json").read_text())
+
+    labels = config["Labels"]
+    assert labels["io.ml-cicd.model.sha256"] == metadata["model_sha256"], labels
+    assert "roc_auc=" in labels["io.ml-cicd.model.metrics"], labels
+    assert labels["org.opencontainers.image.revision"], labels
+    assert labels["org.opencontainers.image.created"] != "unknown", labels
+    assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL"), config["Healthcheck"]
+    size_mb = built["size_bytes"] / 1e6
+    print(f"image size: {size_mb:.0f} MB (limit {SIZE_LIMIT_MB} MB)")
+    assert size_mb < SIZE_LIMIT_MB, f"image is {size_mb:.0f} MB, limit {SIZE_LIMIT_MB} MB"
+
+
+@docker
+def test_docker_stop_is_prompt(built: dict[str, Any]) -> None:
+    # given: a second container of the same image, ready
+    url, container = engine.start_service(built["tag"])
+    try:
+        assert _wait_ready(url), f"{url}/ready never answered 200"
+
+        # when
+        started = time.monotonic()
+        _docker("stop", container)
+        seconds = time.monotonic() - started
+    finally:
+        engine.stop_service(container, timeout=1)
+
+    # then: SIGTERM is handled (docker would wait 10 s, then SIGKILL)
+    print(f"docker stop: {seconds:.2f} s")
+    assert seconds < 2.0, f"docker stop took {seconds:.1f} s; the server must exit promptly on SIGTERM"
+
+
+@docker
+def test_the_healthcheck_reports_healthy(built: dict[str, Any]) -> None:
+    # when: the engine runs the image's HEALTHCHECK (first run after its 10 s interval)
+    deadline = time.monotonic() + 40
+    status = ""
+    while time.monotonic() < deadline:
+        status = _docker("inspect", "--format", "{{.State.Health.Status}}", built["container"]).strip()
+        if status != "starting":
+            break
+        time.sleep(1)
+
+    # then
+    assert status == "healthy", f"container health is {status!r}; the HEALTHCHECK command fails"
+
+
+@docker
+def test_host_run_builds_and_smoke_tests_the_image(
+    built: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the trained project of the fixture, run as a whole DAG with an engine
+    monkeypatch.setenv("ML_CICD_BASE_IMAGE", _base_image())
+    argv = ["run", "--config", str(built["config"]), "--out", str(tmp_path / "out"), "--skip", "lint,test"]
+
+    # when
+    code = main([*argv, "--image", "always", "--cache-dir", str(tmp_path / "cache")])
+
+    # then: build_image and smoke_test ran and the served model matched the offline one
+    assert code == 0
+    smoke = json.loads((tmp_path / "out" / "smoke.json").read_text())
+    assert smoke["passed"], smoke
+    built_image = json.loads((tmp_path / "out" / "image.json").read_text())
+    subprocess.run([engine.docker_bin(), "rmi", "-f", built_image["tag"]], capture_output=True, check=False)
+
+
+def test_without_an_engine_image_commands_fail_with_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: a docker client pointed at no engine, a model and a recorded image
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "metadata.json").write_text("{}")
+    write_record(
+        tmp_path / "image.json", Image("ml-cicd-model:none", "sha256:none", 0, "none", "0" * 64, 0.0)
+    )
+
+    for action in ("build", "run"):
+        # when
+        code = main(["image", action, "--out", str(tmp_path)])
+
+        # then
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, f"image {action} without an engine exited {code}, expected 2"
+        assert len(err) == 1, f"image {action}: expected one error line, got {err}"
+        assert err[0].startswith("error: no Docker engine answers"), err[0]

@@ -1,0 +1,128 @@
+"""The markdown report: gate table, deltas, plots, and a report even when things went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Validation, write_record
+from pipeline.cli import main
+from tests.conftest import Project, build_out, copy_of
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def report(project: Project) -> str:
+    """Run ``python -m pipeline report`` and return report.md."""
+    assert main(project.cli("report")) == 0, "report must exit 0 whatever the gates said"
+    return (project.out / "report.md").read_text()
+
+
+def test_report_after_a_failed_gate_shows_the_gate_table_and_deltas(
+    trained: dict[str, Project], tmp_path: Path
+) -> None:
+    # given: a good champion and a weak candidate that fails the no-regression gate
+    champion, weak = trained["good"], copy_of(trained["weak"], tmp_path)
+    assert main(weak.cli("gate", "--champion", str(champion.out / "model"))) == 1
+
+    # when
+    text = report(weak)
+
+    # then
+    assert text.startswith("# Model report: FAILED"), text.splitlines()[0]
+    assert "no_regression" in text.splitlines()[2], "the headline must name the failed gate"
+    gate_rows = [line for line in text.splitlines() if line.startswith("| no_regression ")]
+    assert gate_rows and "FAILED" in gate_rows[0], "the gate table needs a no_regression row marked FAILED"
+    assert any(line.startswith("| class_collapse ") for line in text.splitlines()), "every gate gets a row"
+    auc_row = next(line for line in text.splitlines() if line.startswith("| roc_auc (gate)"))
+    assert "worse" in auc_row and " -0." in auc_row, f"the delta row must show a drop: {auc_row}"
+    assert "paired-bootstrap CI" in text
+    png = weak.out / "confusion_matrix.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC, "confusion_matrix.png must be a real PNG"
+    assert "](confusion_matrix.png)" in text, "the plot must be referenced by relative path"
+
+
+def test_report_without_champion_says_so(trained: dict[str, Project], tmp_path: Path) -> None:
+    project = copy_of(trained["good"], tmp_path)
+    assert main(project.cli("gate", "--champion", str(project.root / "none"))) == 0
+
+    text = report(project)
+
+    assert text.startswith("# Model report: PASSED")
+    assert f"No champion at {project.root / 'none'}." in text
+    assert "| roc_auc " in text, "candidate metrics are still listed"
+
+
+def test_report_with_nothing_produced_names_the_missing_inputs(
+    make_project: Callable[..., Project],
+) -> None:
+    # given: the pipeline stopped before train (empty --out)
+    project = make_project(rows=100)
+
+    text = report(project)
+
+    assert "gates not run" in text.splitlines()[0]
+    for name in ("gates.json", "metrics.json", "validation.json", "model/metadata.json"):
+        assert f"`{name}`" in text, f"the report must say {name} was not produced"
+
+
+def test_report_summarises_validation_and_drift(trained: dict[str, Project], tmp_path: Path) -> None:
+    project = copy_of(trained["good"], tmp_path)
+    failure = Failure("nulls", "tenure_months", "20.0% nulls, limit 5.0%", 0.2, 0.05)
+    validation = Validation(False, 800, 11, (CheckSummary("nulls", 9, 1, False),), (failure,))
+    limits = DriftLimits(
+        psi_limit=0.2, ks_statistic_limit=0.1, ks_pvalue_limit=0.001, max_drifted_features=0, bins=10
+    )
+    features = (
+        FeatureDrift("region", "categorical", 0.01, None, None, False),
+        FeatureDrift("monthly_charges", "numeric", 0.9, 0.3, 1e-9, True),
+    )
+    drift = Drift("reference.csv", "csv", features, ("monthly_charges",), (), False, limits)
+    write_record(project.out / "validation.json", validation)
+    write_record(project.out / "drift.json", drift)
+
+    text = report(project)
+
+    assert "tenure_months: 20.0% nulls, limit 5.0%" in text
+    drift_rows = [line for line in text.splitlines() if line.startswith(("| monthly_charges", "| region"))]
+    assert drift_rows[0].startswith("| monthly_charges"), (
+        "drift features must be sorted by PSI, highest first"
+    )
+
+
+def test_report_on_a_regression_task_draws_residuals(make_project: Callable[..., Project]) -> None:
+    # given: sklearn's diabetes data as a regression project
+    datasets = pytest.importorskip("sklearn.datasets")
+    frame = datasets.load_diabetes(as_frame=True).frame.iloc[:300]
+
+    def regression(raw: dict[str, Any]) -> None:
+        raw["data"].update(target="target", task="regression", id_columns=[])
+        raw["data"].pop("positive_label", None)
+        raw["schema"] = {"min_rows": 50, "columns": {c: {"type": "numeric"} for c in frame.columns}}
+        raw["model"] = {"kind": "ridge", "params": {}}
+        raw["gates"] = {"metric": [{"metric": "r2", "threshold": 0.1}], "slices": {}}
+        raw["slices"] = {"columns": []}
+        raw["drift"].pop("reference")
+
+    project = make_project(frame=frame, config=regression)
+    build_out(project)
+    assert main(project.cli("gate", "--champion", str(project.root / "none"))) == 0
+
+    # when
+    text = report(project)
+
+    # then
+    assert (project.out / "residuals.png").read_bytes()[:8] == PNG_MAGIC, "residuals.png must be a real PNG"
+    assert "](residuals.png)" in text
+    assert "| r2 " in text and "confusion" not in text.lower()
+
+
+def test_report_cli_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--help"])
+
+    assert exit_.value.code == 0
+    assert "report.md" in capsys.readouterr().out

@@ -1,0 +1,183 @@
+"""The host runner: ordering, failure semantics, caching, and a real run of the whole DAG."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.dag import Step, steps
+from pipeline.runner.scheduler import Runner
+from tests.conftest import DEFAULT_CONFIG, Project
+
+
+def _py(code: str) -> tuple[str, ...]:
+    return ("python", "-c", code)
+
+
+def _runner(tmp_path: Path) -> Runner:
+    return Runner(
+        load_config(DEFAULT_CONFIG),
+        DEFAULT_CONFIG,
+        tmp_path / "out",
+        tmp_path / "cache",
+        use_cache=True,
+        skip=set(),
+        engine=False,
+    )
+
+
+def test_steps_run_after_their_needs_and_commands_run_in_order(tmp_path: Path) -> None:
+    # given: b needs a; b's two commands append to one file
+    log = tmp_path / "order.txt"
+    append = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10))"
+    table = (
+        Step("a", (("python", "-c", append, str(log), "a"),)),
+        Step(
+            "b", (("python", "-c", append, str(log), "b1"), ("python", "-c", append, str(log), "b2")), ("a",)
+        ),
+    )
+
+    # when
+    code = _runner(tmp_path).execute(table)
+
+    # then
+    assert code == 0
+    assert log.read_text().split() == ["a", "b1", "b2"], "needs or command order not respected"
+
+
+def test_first_failure_sets_exit_code_skips_dependants_and_still_runs_always_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "report-ran"
+    table = (
+        Step("ok", (_py("pass"),)),
+        Step("gate", (_py("import sys; print('gate says no'); sys.exit(1)"),), ("ok",)),
+        Step("after", (_py("open('never', 'w')"),), ("gate",)),
+        Step("report", (_py(f"open({str(marker)!r}, 'w')"),), ("gate",), always=True),
+    )
+
+    code = _runner(tmp_path).execute(table)
+
+    err = capsys.readouterr().err
+    assert code == 1, "the run must exit with the failing step's code"
+    assert marker.exists(), "an always-step (the report) must run after a failure"
+    assert not Path("never").exists()
+    assert "FAILED gate" in err and "gate says no" in err, f"failure output missing:\n{err}"
+    assert "pipeline failed at gate (exit 1)" in err
+
+
+def test_bad_input_exit_code_two_is_passed_through(tmp_path: Path) -> None:
+    table = (Step("validate", (_py("import sys; sys.exit(2)"),)),)
+
+    assert _runner(tmp_path).execute(table) == 2
+
+
+def test_missing_tool_fails_the_step_with_127(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = (Step("lint", (("no-such-tool-anywhere",),)),)
+
+    assert _runner(tmp_path).execute(table) == 127
+    assert "command not found: no-such-tool-anywhere" in capsys.readouterr().err
+
+
+def test_unknown_skip_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--config", str(DEFAULT_CONFIG), "--skip", "lint,typo", "--image", "never"])
+
+    assert code == 2
+    assert "unknown step(s) typo" in capsys.readouterr().err
+
+
+def test_dag_needs_point_at_earlier_steps() -> None:
+    seen: set[str] = set()
+    for step in steps():
+        assert set(step.needs) <= seen, f"{step.name} needs a step that comes later: {step.needs}"
+        seen.add(step.name)
+
+
+@pytest.mark.slow
+def test_run_passes_on_bundled_like_data_then_reuses_the_cache(
+    make_project: Callable[..., Project], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    # given: a project with its own registry and cache
+    project = make_project(rows=1500)
+    argv = [
+        "run",
+        "--config",
+        str(project.config),
+        "--out",
+        str(project.out),
+        "--skip",
+        "lint,test",
+        "--image",
+        "never",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+
+    # when: the first run
+    first = main(argv)
+    err_first = capsys.readouterr().err
+
+    # then: every gate passes and the artefacts are in --out
+    assert first == 0, err_first
+    gates = json.loads((project.out / "gates.json").read_text())
+    assert gates["passed"], gates
+    for name in (
+        "validation.json",
+        "drift.json",
+        "metrics.json",
+        "gates.json",
+        "report.md",
+        "model/metadata.json",
+    ):
+        assert (project.out / name).exists(), f"{name} missing after a passing run"
+    model_sha = json.loads((project.out / "model" / "metadata.json").read_text())["model_sha256"]
+
+    # when: the second run with nothing changed
+    second = main(argv)
+    err_second = capsys.readouterr().err
+
+    # then: train and evaluate come from the cache, with the same model
+    assert second == 0, err_second
+    for step in ("validate", "train", "evaluate", "gate", "report"):
+        assert f"cached {step}" in " ".join(err_second.split()), f"{step} was not cached:\n{err_second}"
+    assert json.loads((project.out / "model" / "metadata.json").read_text())["model_sha256"] == model_sha
+
+    # when: the data changes
+    frame_text = project.data.read_text().splitlines()
+    project.data.write_text("\n".join(frame_text[:-5]) + "\n")
+    third = main(argv)
+    err_third = capsys.readouterr().err
+
+    # then: train runs again
+    assert third == 0, err_third
+    assert "cached train" not in " ".join(err_third.split()), "changed data must retrain"
+
+
+def test_runner_uses_this_interpreter_for_python_steps() -> None:
+    from pipeline.runner.scheduler import _resolve
+
+    assert _resolve(("python", "-m", "pipeline"))[0] == sys.executable
+    assert _resolve(("ruff", "check"))[0] == "ruff"
+
+
+def test_always_step_runs_even_when_its_need_was_dropped_after_a_failure(tmp_path: Path) -> None:
+    # given: validate fails while train (needed by report) has not started yet
+    marker = tmp_path / "report-ran"
+    table = (
+        Step("validate", (_py("import sys; sys.exit(2)"),)),
+        Step("train", (_py("pass"),), ("validate",)),
+        Step("report", (_py(f"open({str(marker)!r}, 'w')"),), ("train",), always=True),
+    )
+
+    # when
+    code = _runner(tmp_path).execute(table)
+
+    # then: no hang, the report still ran, the exit code is validate's
+    assert code == 2
+    assert marker.exists()
