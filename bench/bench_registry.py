@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere: import pipeline/ and model/
 
-from pipeline.registry import PRODUCTION, PROMOTE, Registry  # noqa: E402  (needs the path above)
+from model.records import Feature, GateRecord, ModelMetadata  # noqa: E402  (needs the path above)
+from pipeline.core.promotion import PRODUCTION, PROMOTE  # noqa: E402
+from pipeline.io.registry import Registry  # noqa: E402
 
 FEATURES = [
     ("tenure_months", "numeric"),
@@ -37,7 +39,7 @@ def _build(root: Path, history: int) -> Registry:
     """Register three models and record ``history`` production moves among them."""
     from model.artifact import save_artifact
     from model.estimator import build_pipeline
-    from pipeline.synth import churn_frame
+    from pipeline.core.synth import churn_frame
 
     registry = Registry(root / "registry")
     names = [name for name, _ in FEATURES]
@@ -46,19 +48,31 @@ def _build(root: Path, history: int) -> Registry:
         estimator = build_pipeline(FEATURES, "logistic_regression", "classification", {"C": 1.0}, seed)
         estimator.fit(frame[names], frame["churned"])
         where = root / f"m{seed}"
-        metadata = {
-            "task": "classification",
-            "target": "churned",
-            "labels": [0, 1],
-            "kind": "logistic_regression",
-        }
+        metadata = ModelMetadata(
+            task="classification",
+            target="churned",
+            labels=(0, 1),
+            positive_label=1,
+            features=tuple(Feature(name, kind, None, None, None, True) for name, kind in FEATURES),
+            id_columns=("customer_id",),
+            kind="logistic_regression",
+            params={"C": 1.0},
+            data_sha256=f"{seed:064x}",
+            config_sha256="0" * 64,
+            git_commit=None,
+            created_at="2026-01-01T00:00:00+00:00",
+            train_rows=len(frame),
+            holdout_rows=0,
+            seed=seed,
+            profile={"numeric": {}, "categorical": {}},
+        )
         save_artifact(where / "model", estimator, metadata)
         registry.register(
             where / "model",
-            gates={"passed": True, "results": []},
+            gates=GateRecord(passed=True, file="bench", results=()),
             metrics_path=None,
             by="bench",
-            description="",
+            card=lambda metadata, lineage: f"bench model v{lineage.version}\n",
         )
     for i in range(history):
         registry.move(PRODUCTION, i % 3 + 1, action=PROMOTE, by="bench", approver="bench")

@@ -31,7 +31,8 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import image  # noqa: E402
+from pipeline.commands import image  # noqa: E402
+from pipeline.io import docker  # noqa: E402
 
 
 def _cli(*args: str) -> None:
@@ -90,7 +91,7 @@ class Drill:
     def stop(self) -> None:
         """Stop the production container, if any."""
         if self.container is not None:
-            image.stop_service(self.container)
+            docker.stop_service(self.container)
             self.container = None
 
     def start(self, sha: str, build: bool = True) -> str:
@@ -102,7 +103,7 @@ class Drill:
         tag = f"ml-cicd-model:{sha[:12]}"
         if build:
             image.build(self.serving, tag=tag)
-        url, self.container = image.start_service(tag)
+        url, self.container = docker.start_service(tag)
         deadline = time.monotonic() + 120
         while _served_sha(url) != sha:
             if time.monotonic() > deadline:
@@ -113,7 +114,7 @@ class Drill:
 
 def main() -> int:
     """Run the drill and print its timings."""
-    if not image.engine_available():
+    if not docker.engine_available():
         sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
     with tempfile.TemporaryDirectory() as tmp:
         drill = Drill(Path(tmp))

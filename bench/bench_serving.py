@@ -32,8 +32,9 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import image  # noqa: E402
 from pipeline.cli import main as cli  # noqa: E402
+from pipeline.commands import image  # noqa: E402
+from pipeline.io import docker  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -138,14 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400, help="single-row requests per concurrency level")
     parser.add_argument("--batches", type=int, default=10, help="1,000-row batches to send")
     args = parser.parse_args(argv)
-    if not image.engine_available():
+    if not docker.engine_available():
         sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
 
     with tempfile.TemporaryDirectory() as tmp:
         tag = args.tag or _train_and_build(Path(tmp), args.base_image)
-    size = int(json.loads(subprocess.check_output([image.docker_bin(), "image", "inspect", tag]))[0]["Size"])
+    size = int(json.loads(subprocess.check_output([docker.docker_bin(), "image", "inspect", tag]))[0]["Size"])
     started = time.perf_counter()
-    url, container = image.start_service(tag)
+    url, container = docker.start_service(tag)
     try:
         _wait_ready(url)
         cold = time.perf_counter() - started
@@ -161,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             batch_times.append(ms)
             batch_errors += status != 200
     finally:
-        image.stop_service(container)
+        docker.stop_service(container)
         if not args.tag:
-            subprocess.run([image.docker_bin(), "rmi", tag], capture_output=True, check=False)
+            subprocess.run([docker.docker_bin(), "rmi", tag], capture_output=True, check=False)
 
     print(f"image {tag}: {size / 1e6:.0f} MB (target < 450 MB)")
     print(f"cold start (docker run to first 200 from /ready): {cold:.2f} s")

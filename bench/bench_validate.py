@@ -6,7 +6,7 @@ The parent process generates a seeded table (an id column, 10 float and 3 intege
 columns, 4 categorical, 1 boolean, a 0/1 target; about 1% nulls in some columns and
 0.1% exact duplicate rows), writes it as Parquet with a matching config into a temp
 directory, then runs the measurement in a fresh child process so the generator's
-memory does not count. The child reads the table with ``pipeline.tables.read_table``
+memory does not count. The child reads the table with ``pipeline.io.tables.read_table``
 (timed separately), runs ``validate_frame`` ``--repeat`` times and reports per-phase
 times of the fastest run, plus its peak RSS (VmHWM: interpreter, imports, the table
 and validation; the read is included) and its RSS after the read.
@@ -108,8 +108,9 @@ def child(config_path: Path, repeat: int) -> None:
     """Measure in this (fresh) process and print one JSON line."""
     started = time.perf_counter()
     from pipeline.config import load_config
-    from pipeline.tables import read_table
-    from pipeline.validate import duplicate_rows, validate_frame
+    from pipeline.core.duplicates import duplicate_rows
+    from pipeline.core.validation import validate_frame
+    from pipeline.io.tables import read_table
 
     imported = time.perf_counter() - started
     config = load_config(config_path)

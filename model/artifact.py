@@ -14,9 +14,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from model.codec import read_record, write_record
 from model.errors import ArtifactError
 from model.files import sha256_file, staged_directory
-from model.records import ModelMetadata, read_record, write_record
+from model.records import ModelMetadata
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = ModelMetadata.FILE

@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from model.artifact import load_artifact
+from model.codec import plain, read_record
 from model.errors import ArtifactError
-from model.records import Feature, Label, Lineage, Metrics, ModelMetadata, plain, read_record
+from model.records import Feature, Label, Lineage, Metrics, ModelMetadata
 from model.request import parse_records, request_model
 from model.telemetry import REGRESSION_LABEL
 

@@ -9,33 +9,32 @@ Exit codes: 0 success, 1 a check failed, 2 bad input (one line on stderr, no tra
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import sys
+from pathlib import Path
+from types import ModuleType
 
 from model.errors import ArtifactError
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import PipelineError
 
-# command -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "schema": ("pipeline.commands.schema", "infer a [schema] section for the config from a table"),
-    "validate": ("pipeline.commands.validate", "check a table against the schema; every failure at once"),
-    "drift": ("pipeline.commands.drift", "compare a table with a reference (CSV or model profile)"),
-    "train": ("pipeline.commands.train", "fit the configured model and write the artefact directory"),
-    "evaluate": ("pipeline.commands.evaluate", "measure quality, slices and latency on held-out rows"),
-    "gate": ("pipeline.commands.gate", "apply quality gates and the no-regression rule; exit 1 on failure"),
-    "report": ("pipeline.commands.report", "write report.md and plots for a job summary or PR comment"),
-    "run": ("pipeline.commands.run", "run the whole DAG on this host, reusing cached steps"),
-    "registry": ("pipeline.commands.registry", "register, list, promote and roll back model versions"),
-    "serve": ("pipeline.commands.serve", "serve a model artefact over HTTP (FastAPI + uvicorn)"),
-    "smoke": ("pipeline.commands.smoke", "check a running model server against the offline model"),
-    "image": ("pipeline.commands.image", "build and run the serving image with a local Docker engine"),
-    "synth": ("pipeline.commands.synth", "write the seeded churn table (the bundled data, benchmarks)"),
-}
+# The commands, in the order ``--help`` lists them; ``pipeline/commands/<name>.py`` implements each.
+COMMANDS: tuple[str, ...] = ("schema", "validate", "drift", "train", "evaluate", "gate", "report", "run")
+COMMANDS += ("registry", "serve", "smoke", "image", "synth")
+
+
+def summary(name: str) -> str:
+    """Return the first line of a command module's docstring, read without importing it."""
+    spec = importlib.util.find_spec(f"pipeline.commands.{name}")
+    origin = spec.origin if spec is not None else None
+    doc = ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8"))) if origin else None
+    return (doc or name).splitlines()[0].rstrip(".")
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines = [f"  {name:<10} {summary(name)}" for name in COMMANDS]
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
         description="ml-cicd: validate, train, evaluate and gate a tabular model.",
@@ -47,13 +46,12 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+def command_parser(name: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     """Return the parser for command ``name`` and its module."""
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(f"pipeline.commands.{name}")
     parser = argparse.ArgumentParser(
         prog=f"python -m pipeline {name}",
-        description=(module.__doc__ or help_).strip(),
+        description=(module.__doc__ or name).strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -74,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser, module = command_parser(known.command)
     args = parser.parse_args(argv[1:])
     try:
-        return int(module.run(args))  # type: ignore[attr-defined]
+        return int(module.run(args))
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from model.records import ColumnType, Label, Scalar, Task, decode
+from model.codec import decode
+from model.records import ColumnType, Label, Scalar, Task
 from pipeline.core.metrics import Direction, lookup
 from pipeline.errors import ConfigError
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,7 +17,8 @@ import pandas as pd
 import pytest
 
 from model.artifact import read_metadata
-from model.records import Feature, ModelMetadata
+from model.codec import write_record
+from model.records import Feature, Gates, Latency, Metrics, ModelMetadata, Result, Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
 from pipeline.render.toml import toml_key, toml_value
@@ -170,9 +174,9 @@ def as_regression(raw: dict[str, Any]) -> None:
     raw["slices"] = {"columns": [], "min_rows": 50}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
-    """Train and evaluate once per module: ``good`` (logistic regression, all features) and ``weak``."""
+    """Train and evaluate once: ``good`` (logistic regression, all features) and ``weak``; use copies to write."""
     root = tmp_path_factory.mktemp("trained")
     projects = {
         "good": write_project(root / "good"),
@@ -209,3 +213,122 @@ def model_metadata(**fields: Any) -> ModelMetadata:
 def metadata_json(model_dir: Path) -> dict[str, Any]:
     """Return a model artefact's metadata.json as written (the file's contract, not the record)."""
     return dict(json.loads((Path(model_dir) / "metadata.json").read_text()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry: small artefacts fitted by hand, and the registry command in-process or in a process.
+
+MODELS = 8
+FEATURES = [("tenure_months", "numeric"), ("monthly_charges", "numeric"), ("contract", "categorical")]
+
+
+def fit_artefact(where: Path, seed: int, passed: bool = True) -> Path:
+    """Fit a tiny model on seeded churn rows; write ``model/``, ``metrics.json`` and ``gates.json``."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    from model.artifact import save_artifact
+    from model.estimator import build_pipeline
+    from pipeline.core.synth import churn_frame
+
+    frame = churn_frame(160, seed)
+    train, holdout = frame.iloc[:120], frame.iloc[120:]
+    names = [name for name, _ in FEATURES]
+    estimator = build_pipeline(FEATURES, "logistic_regression", "classification", {"C": 0.5}, seed)
+    estimator.fit(train[names], train["churned"])
+    metadata = model_metadata(
+        features=(
+            Feature("tenure_months", "numeric", None, 0.0, 120.0, False),
+            Feature("monthly_charges", "numeric", None, 0.0, 500.0, False),
+            Feature("contract", "categorical", ("month_to_month", "one_year", "two_year"), None, None, False),
+        ),
+        params={"C": 0.5},
+        data_sha256=f"{seed:064x}",
+        config_sha256="c" * 64,
+        created_at="2025-01-01T00:00:00Z",
+        train_rows=len(train),
+        holdout_rows=len(holdout),
+        seed=seed,
+    )
+    saved = save_artifact(where / "model", estimator, metadata)
+    y = holdout["churned"]
+    proba = estimator.predict_proba(holdout[names])[:, 1]
+    north = holdout["region"] == "north"
+    metrics = Metrics(
+        task="classification",
+        model_sha256=saved.model_sha256,
+        rows=len(holdout),
+        overall={
+            "accuracy": float(accuracy_score(y, proba > 0.5)),
+            "roc_auc": float(roc_auc_score(y, proba)),
+        },
+        per_class=None,
+        confusion_matrix=None,
+        slices={"region": {"north": {"rows": int(north.sum()), "accuracy": 0.5}}},
+        prediction_distribution={"0": 0.5, "1": 0.5},
+        latency=Latency(1.0, 2.0, 1000.0, 20, 500),
+    )
+    write_record(where / "metrics.json", metrics)
+    status = Status.PASSED if passed else Status.FAILED
+    result = Result("metric:roc_auc", status, True, 0.8, 0.75, "roc_auc 0.8000 meets >= 0.75")
+    write_record(where / "gates.json", Gates(passed=passed, gates=(result,), champion=None))
+    return where / "model"
+
+
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Return eight distinct model artefact directories (each with metrics.json and gates.json beside it)."""
+    root = tmp_path_factory.mktemp("artefacts")
+    return [fit_artefact(root / f"m{i}", seed=i) for i in range(MODELS)]
+
+
+@pytest.fixture(scope="module")
+def failing_artefact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a model artefact whose gates.json says it failed."""
+    return fit_artefact(tmp_path_factory.mktemp("failing"), seed=99, passed=False)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    """Return a fresh (not yet created) registry directory."""
+    return tmp_path / "registry"
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(registry: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Return a runner of ``python -m pipeline registry ...`` (in-process) -> (code, stdout, stderr)."""
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["registry", *args, "--config", str(DEFAULT_CONFIG), "--registry", str(registry)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def register(cli: Cli, model: Path, *extra: str) -> int:
+    """Register ``model`` with its gates.json and return the version number."""
+    code, out, err = cli(
+        "register", str(model), "--gates", str(model.parent / "gates.json"), "--json", *extra
+    )
+    assert code == 0, f"register {model} failed with {code}: {err}"
+    return int(json.loads(out)["version"])
+
+
+def subprocess_register(
+    registry: Path, model: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m pipeline registry register MODEL`` in a process of its own."""
+    argv = [sys.executable, "-m", "pipeline", "registry", "register", str(model)]
+    argv += ["--config", str(DEFAULT_CONFIG), "--registry", str(registry)]
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

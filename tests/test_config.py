@@ -74,3 +74,33 @@ def test_section_hash_ignores_unrelated_sections() -> None:
 
     assert base.section_hash("data", "model", "training") == changed.section_hash("data", "model", "training")
     assert base.section_hash() != changed.section_hash()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["gates"]["metric"][0].update(metric="roc_acu"),
+            "unknown classification metric 'roc_acu'",
+        ),
+        (lambda c: c["gates"]["metric"][0].update(metric="rmse"), "unknown classification metric 'rmse'"),
+        (lambda c: c["gates"]["metric"][2].update(direction="higher"), "log_loss is lower-is-better"),
+        (lambda c: c["gates"]["champion"].update(metric="r2"), "gates.champion.metric"),
+        (lambda c: c["gates"]["slices"].update(metric="f2"), "gates.slices.metric"),
+    ],
+)
+def test_gate_metrics_come_from_the_metric_table(edit, message: str) -> None:
+    raw = default_config_dict()
+    edit(raw)
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, origin="cfg")
+
+
+def test_a_gate_may_leave_its_direction_to_the_metric_table() -> None:
+    raw = default_config_dict()
+    raw["gates"]["metric"][2].pop("direction")
+
+    config = parse_config(raw)
+
+    assert config.gates.metric[2].metric == "log_loss" and config.gates.metric[2].direction is None

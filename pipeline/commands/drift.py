@@ -19,7 +19,8 @@ import argparse
 from pathlib import Path
 
 from model.artifact import read_metadata
-from model.records import Drift, write_record
+from model.codec import write_record
+from model.records import Drift
 from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_profile, against_reference, failure_summary

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from model.artifact import load_artifact
-from model.records import Metrics, write_record
+from model.codec import write_record
+from model.records import Metrics
 from pipeline.commands.options import add_out
 from pipeline.config import load_config
 from pipeline.core.evaluation import evaluate

@@ -21,17 +21,8 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import load_artifact
-from model.records import (
-    Champion,
-    Drift,
-    Gates,
-    Metrics,
-    ModelMetadata,
-    Result,
-    read_optional,
-    read_record,
-    write_record,
-)
+from model.codec import read_optional, read_record, write_record
+from model.records import Champion, Drift, Gates, Metrics, ModelMetadata, Result
 from pipeline.commands.options import add_out
 from pipeline.config import Config, load_config
 from pipeline.core import gates as rules

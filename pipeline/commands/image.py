@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model.artifact import read_metadata
-from model.records import Image, Lineage, Metrics, read_optional, read_record, write_record
+from model.codec import read_optional, read_record, write_record
+from model.records import Image, Lineage, Metrics
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import docker, outdir
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "build":
         build(Path(args.out), args.tag, args.base_image, args.ca_bundle, args.revision)
     elif args.action == "run":
-        tag = built_tag(Path(args.out))
+        tag = outdir.built_tag(Path(args.out))
         if not docker.engine_available():
             raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh")
         url, container = docker.start_service(tag, args.port)
@@ -135,14 +136,6 @@ def build(
     write_record(out / Image.FILE, result)
     print(f"built {tag}: {result.size_bytes / 1e6:.0f} MB in {result.build_seconds} s", file=sys.stderr)
     return result
-
-
-def built_tag(out: Path) -> str:
-    """Return the tag recorded by the last ``image build`` into ``out``."""
-    path = out / Image.FILE
-    if not path.is_file():
-        raise DataError(f"{path}: no image built (run `python -m pipeline image build` first)")
-    return read_record(path, Image).tag
 
 
 def headline_metrics(*candidates: Path) -> str:

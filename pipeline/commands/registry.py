@@ -19,9 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from model.records import Gates, Metrics, encode, read_record
+from model.codec import encode, read_record
+from model.records import Gates, Metrics
 from pipeline.config import load_config
-from pipeline.core.metrics import DEFAULT_METRIC, METRICS
 from pipeline.core.promotion import (
     PRODUCTION,
     PROMOTE,
@@ -33,6 +33,7 @@ from pipeline.core.promotion import (
 from pipeline.errors import CheckFailed, DataError, RegistryError
 from pipeline.io.registry import Registry, export
 from pipeline.render.model_card import model_card
+from pipeline.render.registry import gates_word, headline_metric, lineage_fields, metric_diff, overall, vname
 from pipeline.render.tables import fmt, signed, text_table
 
 
@@ -170,11 +171,6 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overall(metrics: Metrics | None) -> dict[str, float]:
-    """Return the defined overall metrics of a version (empty when it has no metrics.json)."""
-    return {k: v for k, v in (metrics.overall if metrics else {}).items() if v is not None}
-
-
 def _list(args: argparse.Namespace) -> int:
     registry = _open(args)
     aliases = registry.aliases()
@@ -188,7 +184,7 @@ def _list(args: argparse.Namespace) -> int:
                 "registered_by": lineage.registered_by,
                 "task": metadata.task,
                 "kind": metadata.kind,
-                "metrics": _overall(registry.metrics(version)),
+                "metrics": overall(registry.metrics(version)),
                 "gates_passed": lineage.gates.passed if lineage.gates is not None else None,
                 "aliases": registry.aliases_of(version, aliases),
             }
@@ -201,7 +197,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     table = []
     for row in rows:
-        name = _headline_metric(row["task"], row["metrics"])
+        name = headline_metric(row["task"], row["metrics"])
         metric = f"{name}={fmt(row['metrics'][name])}" if name else "-"
         aliases_text = ", ".join(row["aliases"]) or "-"
         table.append(
@@ -210,7 +206,7 @@ def _list(args: argparse.Namespace) -> int:
                 row["registered_at"],
                 row["kind"],
                 metric,
-                _gates_word(row["gates_passed"]),
+                gates_word(row["gates_passed"]),
                 aliases_text,
             )
         )
@@ -253,14 +249,14 @@ def _show(args: argparse.Namespace) -> int:
         ("data sha256", lineage.data_sha256),
         ("config sha256", lineage.config_sha256),
         ("git commit", lineage.git_commit or "unknown"),
-        ("parent", _vname(lineage.parent)),
-        ("gates", _gates_word(gates.passed if gates is not None else None)),
+        ("parent", vname(lineage.parent)),
+        ("gates", gates_word(gates.passed if gates is not None else None)),
     ]
     print(text_table(("field", "value"), fields))
-    overall = _overall(metrics)
-    if overall:
+    values = overall(metrics)
+    if values:
         print()
-        print(text_table(("metric", "value"), sorted(overall.items())))
+        print(text_table(("metric", "value"), sorted(values.items())))
     if gates is not None:
         print()
         print(
@@ -287,14 +283,14 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"{args.to} already points at v{version}; nothing to do")
     else:
         who = f", approved by {approver}" if approver else ""
-        print(f"{args.to}: {_vname(entry['from'])} -> v{version} (promote by {by}{who})")
+        print(f"{args.to}: {vname(entry['from'])} -> v{version} (promote by {by}{who})")
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
     registry = _open(args)
     entry = registry.rollback(args.alias, by=actor(args.by), reason=args.reason)
-    print(f"{args.alias}: {_vname(entry['from'])} -> {_vname(entry['to'])} (rollback by {entry['by']})")
+    print(f"{args.alias}: {vname(entry['from'])} -> {vname(entry['to'])} (rollback by {entry['by']})")
     return 0
 
 
@@ -310,7 +306,7 @@ def _history(args: argparse.Namespace) -> int:
         print(f"registry {registry.root} has no alias moves")
         return 0
     keys = ("at", "alias", "action", "from", "to", "by", "approver", "reason")
-    rows = [[_vname(e.get(k)) if k in ("from", "to") else e.get(k) for k in keys] for e in entries]
+    rows = [[vname(e.get(k)) if k in ("from", "to") else e.get(k) for k in keys] for e in entries]
     print(text_table(keys, rows))
     return 0
 
@@ -318,16 +314,10 @@ def _history(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     registry = _open(args)
     a, b = registry.resolve(args.a), registry.resolve(args.b)
-    metrics_a, metrics_b = _overall(registry.metrics(a)), _overall(registry.metrics(b))
-    metric_rows: list[dict[str, Any]] = []
-    for name in sorted(set(metrics_a) | set(metrics_b)):
-        va, vb = metrics_a.get(name), metrics_b.get(name)
-        delta = vb - va if va is not None and vb is not None else None
-        better = "-"
-        if delta is not None and name in METRICS and delta != 0:
-            better = f"v{b}" if METRICS[name].better(vb, va) else f"v{a}"  # type: ignore[arg-type]
-        metric_rows.append({"metric": name, "a": va, "b": vb, "delta": delta, "better": better})
-    lineage_a, lineage_b = _diff_fields(registry, a), _diff_fields(registry, b)
+    metrics_a, metrics_b = overall(registry.metrics(a)), overall(registry.metrics(b))
+    metric_rows = metric_diff(a, b, metrics_a, metrics_b)
+    lineage_a = lineage_fields(registry.lineage(a), registry.metadata(a))
+    lineage_b = lineage_fields(registry.lineage(b), registry.metadata(b))
     changed = [
         {"field": k, "a": lineage_a[k], "b": lineage_b[k]} for k in lineage_a if lineage_a[k] != lineage_b[k]
     ]
@@ -352,27 +342,6 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _diff_fields(registry: Registry, version: int) -> dict[str, Any]:
-    lineage, metadata = registry.lineage(version), registry.metadata(version)
-    return {
-        "model_sha256": lineage.model_sha256[:12],
-        "git_commit": (lineage.git_commit or "")[:12] or None,
-        "data_sha256": lineage.data_sha256[:12],
-        "config_sha256": lineage.config_sha256[:12],
-        "parent": _vname(lineage.parent),
-        "gates": lineage.gates.passed if lineage.gates is not None else None,
-        "kind": metadata.kind,
-        "params": json.dumps(metadata.params, sort_keys=True),
-        "features": len(metadata.features),
-        "train_rows": metadata.train_rows,
-        "holdout_rows": metadata.holdout_rows,
-        "sklearn_version": metadata.sklearn_version,
-        "trained_at": metadata.created_at,
-        "registered_by": lineage.registered_by,
-        "registered_at": lineage.registered_at,
-    }
-
-
 def _export(args: argparse.Namespace) -> int:
     registry = _open(args)
     target = Path(args.to)
@@ -386,16 +355,3 @@ def _export(args: argparse.Namespace) -> int:
     export(registry, version, target)
     print(f"exported v{version} ({args.ref}) to {target}")
     return 0
-
-
-def _gates_word(passed: bool | None) -> str:
-    return "-" if passed is None else ("passed" if passed else "failed")
-
-
-def _vname(version: Any) -> str:
-    return "-" if version is None else f"v{version}"
-
-
-def _headline_metric(task: str, metrics: dict[str, float]) -> str | None:
-    name = DEFAULT_METRIC.get(task)
-    return name if name in metrics else (sorted(metrics)[0] if metrics else None)

@@ -15,9 +15,10 @@ import argparse
 from pathlib import Path
 
 from model.artifact import load_artifact
+from model.codec import read_optional
 from model.errors import ArtifactError
 from model.files import write_bytes_atomic, write_text_atomic
-from model.records import Drift, Gates, Metrics, ModelMetadata, Validation, read_optional
+from model.records import Drift, Gates, Metrics, ModelMetadata, Validation
 from pipeline.commands.options import add_out
 from pipeline.config import load_config
 from pipeline.core.evaluation import score_rows

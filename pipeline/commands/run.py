@@ -1,4 +1,4 @@
-"""Run the whole DAG on this host, the engine-free twin of ``dagger call full-pipeline``.
+"""Run the whole DAG on this host: the engine-free twin of `dagger call full-pipeline`.
 
     python -m pipeline run --config configs/pipeline.toml --out out
     python -m pipeline run --skip lint,test          # quick run while iterating

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.schema import infer_sections
+from pipeline.core.schema import InferOptions, infer_sections
 from pipeline.errors import DataError
 from pipeline.io.tables import read_table
 from pipeline.render.toml import schema_toml
@@ -62,24 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.margin < 0:
         raise DataError(f"--margin must be >= 0, got {args.margin}")
     frame = read_table(args.data, args.format)
-    text = infer_toml(
-        frame, str(args.data), args.target, args.task, args.format, args.margin, args.max_categories
-    )
-    write_stdout(text)
+    options = InferOptions(args.task, args.format, args.margin, args.max_categories)
+    write_stdout(infer_toml(frame, str(args.data), args.target, options))
     return 0
 
 
-def infer_toml(
-    frame: pd.DataFrame,
-    path: str,
-    target: str,
-    task: str | None = None,
-    fmt: str | None = None,
-    margin: float = 0.1,
-    max_categories: int = 20,
-) -> str:
+def infer_toml(frame: pd.DataFrame, path: str, target: str, options: InferOptions | None = None) -> str:
     """Return TOML text with a [data] and a [schema] section describing ``frame``."""
-    data, schema = infer_sections(frame, path, target, task, fmt, margin, max_categories)
+    data, schema = infer_sections(frame, path, target, options)
     header = [
         f"Inferred by `python -m pipeline schema infer` from {path} ({len(frame)} rows, {frame.shape[1]} columns).",
         "Review ranges, allowed values and null limits before pasting into configs/pipeline.toml.",

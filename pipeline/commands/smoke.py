@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from model.artifact import load_artifact
-from model.records import ModelMetadata, Result, Smoke, Status, write_record
+from model.codec import write_record
+from model.records import ModelMetadata, Result, Smoke, Status
 from pipeline.commands.options import add_out
 from pipeline.core.smoke import batch_bodies, compare, short, to_records
 from pipeline.core.values import coerce_column

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import save_artifact
-from model.records import ModelMetadata, plain
+from model.codec import plain
+from model.records import ModelMetadata
 from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import data_profile

@@ -18,7 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
-from model.records import Drift, Validation, write_record
+from model.codec import write_record
+from model.records import Drift, Validation
 from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_reference

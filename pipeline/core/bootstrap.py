@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from model.records import Comparison
 from pipeline.core.metrics import DEFAULT_METRIC, lookup, score
 
 BOOTSTRAP_SEED = 0  # fixed: the same inputs always give the same interval
@@ -25,21 +26,6 @@ class Predictions:
 
     y_pred: np.ndarray
     proba: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Candidate versus champion on the same held-out rows."""
-
-    metric: str
-    candidate: dict[str, float | None]
-    champion: dict[str, float | None]
-    delta: float | None  # positive: the candidate is better
-    ci_low: float | None
-    ci_high: float | None
-    resamples: int
-    confidence: float
-    rows: int
 
 
 def compare(
@@ -165,7 +151,7 @@ def _count_metric(metric: str, tp: np.ndarray, said: np.ndarray, truth: np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "balanced_accuracy":
             recall = np.where(truth > 0, tp / truth, np.nan)
-            return np.nanmean(recall, axis=1)
+            return np.asarray(np.nanmean(recall, axis=1))
         if metric == "precision":
             value = np.where(said > 0, tp / said, 0.0)
         elif metric == "recall":

@@ -50,14 +50,14 @@ def duplicate_rows(frame: pd.DataFrame) -> int:
 def column_hashes(values: pd.Series) -> np.ndarray:
     """Return a uint64 hash per value of one column."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufmM":
-        return hash_array(values.to_numpy())
+        return np.asarray(hash_array(values.to_numpy()))
     sample = values.iloc[:SAMPLE_ROWS]
     try:
         many = sample.nunique(dropna=False) > len(sample) // 2
         # Few distinct values: hash them once and map (categorize); an id-like column: hash each value.
-        return hash_pandas_object(values, index=False, categorize=not many).to_numpy()
+        return np.asarray(hash_pandas_object(values, index=False, categorize=not many).to_numpy())
     except TypeError:  # unhashable cells (lists from Parquet): equal values have equal text
-        return hash_pandas_object(values.astype(str), index=False).to_numpy()
+        return np.asarray(hash_pandas_object(values.astype(str), index=False).to_numpy())
 
 
 def _repeated(hashes: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def _repeated(hashes: np.ndarray) -> np.ndarray:
     twins = ordered[1:][ordered[1:] == ordered[:-1]]
     if not twins.size:
         return np.zeros(hashes.size, dtype=bool)
-    return pd.Series(hashes, copy=False).isin(twins).to_numpy()  # hash-table lookup
+    return np.asarray(pd.Series(hashes, copy=False).isin(twins).to_numpy())  # hash-table lookup
 
 
 def _confirmed_duplicates(frame: pd.DataFrame, candidates: np.ndarray, hashes: np.ndarray) -> int:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import Latency, Metrics, ModelMetadata, plain
+from model.codec import plain
+from model.records import Latency, Metrics, ModelMetadata
 from pipeline.config import Config
 from pipeline.core.bootstrap import Predictions
 from pipeline.core.metrics import confusion, per_class, score

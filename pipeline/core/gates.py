@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from model.records import Drift, Latency, Result, Status
+from model.records import Comparison, Drift, Latency, Result, Status
 from pipeline.config import ChampionGate, CollapseGate, DriftGate, LatencyGate, MetricGate, SliceGate
-from pipeline.core.bootstrap import Comparison
 from pipeline.core.metrics import lookup
 
 COLLAPSE_STD = 1e-9  # regression predictions with a smaller std (relative to |mean|) are constant
+
+
+def judged(name: str, ok: bool, required: bool, observed: Any, threshold: Any, message: str) -> Result:
+    """Return a passed (``ok``) or failed result."""
+    return Result(name, Status.PASSED if ok else Status.FAILED, required, observed, threshold, message)
 
 
 def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
@@ -24,30 +28,19 @@ def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
     direction = gate.direction or lookup(gate.metric).direction
     sign = ">=" if direction == "higher" else "<="
     value = metrics.get(gate.metric)
-    if gate.metric not in metrics:
-        known = ", ".join(sorted(metrics)) or "none"
-        return Result(
-            name,
-            Status.FAILED,
-            gate.required,
-            None,
-            gate.threshold,
-            f"metric {gate.metric!r} not evaluated (have: {known})",
-        )
     if value is None:
-        return Result(
-            name,
-            Status.FAILED,
-            gate.required,
-            None,
-            gate.threshold,
-            f"{gate.metric} is undefined on the held-out rows",
+        known = ", ".join(sorted(metrics)) or "none"
+        why = (
+            f"metric {gate.metric!r} not evaluated (have: {known})"
+            if gate.metric not in metrics
+            else f"{gate.metric} is undefined on the held-out rows"
         )
+        return Result(name, Status.FAILED, gate.required, None, gate.threshold, why)
     ok = value >= gate.threshold if direction == "higher" else value <= gate.threshold
     verdict = "meets" if ok else "misses"
-    return Result(
+    return judged(
         name,
-        Status.PASSED if ok else Status.FAILED,
+        ok,
         gate.required,
         value,
         gate.threshold,
@@ -113,9 +106,9 @@ def latency_gate(gate: LatencyGate, latency: Latency | None) -> Result:
         )
     ok = observed <= gate.p95_ms
     sign = "<=" if ok else ">"
-    return Result(
+    return judged(
         name,
-        Status.PASSED if ok else Status.FAILED,
+        ok,
         gate.required,
         observed,
         gate.p95_ms,
@@ -181,7 +174,7 @@ def collapse_gate(
         floor = COLLAPSE_STD * max(1.0, abs(float(distribution.get("mean") or 0.0)))
         ok = std > floor
         message = f"prediction std {std:.4g}" + ("" if ok else ": the model predicts a constant")
-        return Result(name, Status.PASSED if ok else Status.FAILED, gate.required, std, floor, message)
+        return judged(name, ok, gate.required, std, floor, message)
     fractions = class_fractions(distribution)
     shares = {str(label): float(fractions.get(str(label), 0.0)) for label in labels}
     if not shares:

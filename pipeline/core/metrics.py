@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from model.records import Confusion, plain
+from model.codec import plain
+from model.records import Confusion
 
 Direction = Literal["higher", "lower"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import plain
+from model.codec import plain
 from pipeline.config import Config
 from pipeline.core.values import clean_target, coerce_column
 from pipeline.errors import ConfigError, DataError

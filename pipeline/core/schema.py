@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model.records import plain
+from model.codec import plain
 from pipeline.core.duplicates import duplicate_rows
 from pipeline.core.values import category_key
 from pipeline.errors import DataError
@@ -29,16 +30,22 @@ DEFAULT_MAX_DUPLICATE_FRACTION = 0.05
 _ID_NAME = re.compile(r"(^|[_\-\s.])[Ii][Dd]$|[a-z](ID|Id)$")  # id, user_id, customerID, userId
 
 
+@dataclass(frozen=True)
+class InferOptions:
+    """How to infer: the task (None: guessed), the file format to record, range margin, category limit."""
+
+    task: str | None = None
+    fmt: str | None = None
+    margin: float = 0.1
+    max_categories: int = 20
+
+
 def infer_sections(
-    frame: pd.DataFrame,
-    path: str,
-    target: str,
-    task: str | None = None,
-    fmt: str | None = None,
-    margin: float = 0.1,
-    max_categories: int = 20,
+    frame: pd.DataFrame, path: str, target: str, options: InferOptions | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the ``[data]`` and ``[schema]`` tables (plain dicts) inferred from ``frame``."""
+    options = options or InferOptions()
+    task, fmt, margin, max_categories = options.task, options.fmt, options.margin, options.max_categories
     if target not in frame.columns:
         shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
         raise DataError(f"target column '{target}' not found; table columns: {shown}")
@@ -180,13 +187,13 @@ def null_spec(values: pd.Series) -> dict[str, Any]:
 
 def _ceil(value: float, digits: int) -> float:
     """Return the smallest ``digits``-decimal number >= ``value``."""
-    scale = 10**digits
+    scale = float(10**digits)
     result = math.ceil(value * scale) / scale
     return result if result >= value else (math.ceil(value * scale) + 1) / scale
 
 
 def _floor(value: float, digits: int) -> float:
     """Return the largest ``digits``-decimal number <= ``value``."""
-    scale = 10**digits
+    scale = float(10**digits)
     result = math.floor(value * scale) / scale
     return result if result <= value else (math.floor(value * scale) - 1) / scale

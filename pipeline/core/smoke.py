@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import plain
+from model.codec import plain
 
 
 def compare(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import plain
+from model.codec import plain
 from pipeline.errors import DataError
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.codec import read_record
 from model.files import write_bytes_atomic
+from model.records import Image
 from pipeline.errors import DataError
 
 MODEL = "model"
@@ -44,3 +46,11 @@ def read_holdout(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types
         raise DataError(f"{path}: unreadable Parquet file ({exc})") from None
+
+
+def built_tag(out: Path) -> str:
+    """Return the tag recorded by the last ``image build`` into ``out``."""
+    path = out / Image.FILE
+    if not path.is_file():
+        raise DataError(f"{path}: no image built (run `python -m pipeline image build` first)")
+    return read_record(path, Image).tag

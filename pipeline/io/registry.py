@@ -23,17 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import read_metadata, verify_artifact
+from model.codec import read_json, read_optional, read_record, write_record
 from model.files import sha256_file, staged_directory, write_json_atomic, write_text_atomic
-from model.records import (
-    GateRecord,
-    Lineage,
-    Metrics,
-    ModelMetadata,
-    read_json,
-    read_optional,
-    read_record,
-    write_record,
-)
+from model.records import GateRecord, Lineage, Metrics, ModelMetadata
 from pipeline.core.promotion import PRODUCTION, PROMOTE, ROLLBACK, VERSION_REF, alias_stack, check_alias_name
 from pipeline.errors import ModelError, RegistryError
 from pipeline.io.stage import Stage, clean_stale_stages, copy_synced, fsync_dir

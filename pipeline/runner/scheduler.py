@@ -197,10 +197,9 @@ class Runner:
 
     def _service_commands(self, step: Step) -> tuple[tuple[str, ...], ...]:
         """Start the built image on a loopback port; return ``step``'s commands pointed at it."""
-        from pipeline.commands.image import built_tag
         from pipeline.io import docker
 
-        url, self.service = docker.start_service(built_tag(self.out))
+        url, self.service = docker.start_service(outdir.built_tag(self.out))
         rendered = {s.name: s for s in steps(str(self.config_path), str(self.out), url)}
         return rendered[step.name].commands
 

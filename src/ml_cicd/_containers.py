@@ -5,10 +5,10 @@ no engine, which is how ``tests/test_dagger_module.py`` inspects them offline.
 """
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final, TypeVar, cast
 
 import dagger
-from dagger import dag
+from dagger import dag, function
 
 # Python 3.12 slim, pinned by digest exactly as dagger/dagger pins it at tag v0.21.8 in
 # core/integration/module_python_test.go ("pinned base image" test). The serving image gets
@@ -55,6 +55,17 @@ REPORT: Final[tuple[Argv, ...]] = ((*_PY, "report", *_COMMON),)
 SMOKE: Final[tuple[Argv, ...]] = ((*_PY, "smoke", *_COMMON, "--url", f"http://{SERVICE}:{PORT}"),)
 
 Build = Callable[[dagger.Container], dagger.Container]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def function_cached(policy: str) -> Callable[[F], F]:
+    """Return ``@function(cache=policy)``, typed: the SDK's overloads of ``function`` omit ``cache``."""
+    register: Any = function
+
+    def apply(func: F) -> F:
+        return cast(F, register(cache=policy)(func))
+
+    return apply
 
 
 def python_env(source: dagger.Directory, ca: dagger.Secret | None) -> Build:

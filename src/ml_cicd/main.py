@@ -33,6 +33,7 @@ from ._containers import (
     TRAIN,
     VALIDATE,
     WORKDIR,
+    function_cached,
     registry_auth,
     repository,
     run,
@@ -182,7 +183,7 @@ class MlCicd:
         ca, champ = await self._ca(), _champion(champion, champion_image)
         return await self._smoke_test(source, ca, full, champ, revision).stdout()
 
-    @function(cache="never")  # type: ignore[call-overload]
+    @function_cached("never")
     async def publish(
         self,
         source: Source,
@@ -200,7 +201,7 @@ class MlCicd:
         image = self._image(source, ca, full, champ, revision)
         return await _publish(image, address, revision, registry_username, registry_password)
 
-    @function(cache="never")  # type: ignore[call-overload]
+    @function_cached("never")
     async def promote(
         self,
         image: Annotated[str, Doc("published image to promote, by digest or commit tag")],
@@ -212,7 +213,7 @@ class MlCicd:
         """Point a tag (staging, production, ...) at an already published image."""
         return await _move_tag(image, tag, approve, registry_username, registry_password)
 
-    @function(cache="never")  # type: ignore[call-overload]
+    @function_cached("never")
     async def rollback(
         self,
         image: Annotated[str, Doc("earlier published image to restore, by digest or commit tag")],
@@ -224,7 +225,7 @@ class MlCicd:
         """Move a tag (production by default) back to an earlier published image."""
         return await _move_tag(image, tag, approve, registry_username, registry_password)
 
-    @function(cache="never")  # type: ignore[call-overload]
+    @function_cached("never")
     async def retrain(
         self,
         source: Source,
@@ -254,7 +255,7 @@ class MlCicd:
         published = await _publish(image, address, revision, registry_username, registry_password)
         return f"{report}\n\nPublished `{published}`.\n"
 
-    @function(cache="never")  # type: ignore[call-overload]
+    @function_cached("never")
     async def full_pipeline(
         self,
         source: Source,

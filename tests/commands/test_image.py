@@ -27,7 +27,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from model.records import Image, write_record
+from model.codec import write_record
+from model.records import Image
 from pipeline.cli import main
 from pipeline.commands import image
 from pipeline.core.synth import churn_frame

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,126 +10,9 @@ from typing import Any
 import pytest
 
 from model.errors import ArtifactError
-from model.records import Feature, Gates, Latency, Metrics, Result, Status, write_record
 from pipeline.cli import main
-from pipeline.core.promotion import alias_stack
 from pipeline.io.registry import Registry, production_model_dir, version_of
-from tests.conftest import DEFAULT_CONFIG, REPO, Project, model_metadata
-
-MODELS = 8
-FEATURES = [("tenure_months", "numeric"), ("monthly_charges", "numeric"), ("contract", "categorical")]
-
-
-def _fit_artefact(where: Path, seed: int, passed: bool = True) -> Path:
-    """Fit a tiny model on seeded churn rows; write ``model/``, ``metrics.json`` and ``gates.json``."""
-    from sklearn.metrics import accuracy_score, roc_auc_score
-
-    from model.artifact import save_artifact
-    from model.estimator import build_pipeline
-    from pipeline.core.synth import churn_frame
-
-    frame = churn_frame(160, seed)
-    train, holdout = frame.iloc[:120], frame.iloc[120:]
-    names = [name for name, _ in FEATURES]
-    estimator = build_pipeline(FEATURES, "logistic_regression", "classification", {"C": 0.5}, seed)
-    estimator.fit(train[names], train["churned"])
-    metadata = model_metadata(
-        features=(
-            Feature("tenure_months", "numeric", None, 0.0, 120.0, False),
-            Feature("monthly_charges", "numeric", None, 0.0, 500.0, False),
-            Feature("contract", "categorical", ("month_to_month", "one_year", "two_year"), None, None, False),
-        ),
-        params={"C": 0.5},
-        data_sha256=f"{seed:064x}",
-        config_sha256="c" * 64,
-        created_at="2025-01-01T00:00:00Z",
-        train_rows=len(train),
-        holdout_rows=len(holdout),
-        seed=seed,
-    )
-    saved = save_artifact(where / "model", estimator, metadata)
-    y = holdout["churned"]
-    proba = estimator.predict_proba(holdout[names])[:, 1]
-    north = holdout["region"] == "north"
-    metrics = Metrics(
-        task="classification",
-        model_sha256=saved.model_sha256,
-        rows=len(holdout),
-        overall={
-            "accuracy": float(accuracy_score(y, proba > 0.5)),
-            "roc_auc": float(roc_auc_score(y, proba)),
-        },
-        per_class=None,
-        confusion_matrix=None,
-        slices={"region": {"north": {"rows": int(north.sum()), "accuracy": 0.5}}},
-        prediction_distribution={"0": 0.5, "1": 0.5},
-        latency=Latency(1.0, 2.0, 1000.0, 20, 500),
-    )
-    write_record(where / "metrics.json", metrics)
-    status = Status.PASSED if passed else Status.FAILED
-    result = Result("metric:roc_auc", status, True, 0.8, 0.75, "roc_auc 0.8000 meets >= 0.75")
-    write_record(where / "gates.json", Gates(passed=passed, gates=(result,), champion=None))
-    return where / "model"
-
-
-@pytest.fixture(scope="module")
-def artefacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Return eight distinct model artefact directories (each with metrics.json and gates.json beside it)."""
-    root = tmp_path_factory.mktemp("artefacts")
-    return [_fit_artefact(root / f"m{i}", seed=i) for i in range(MODELS)]
-
-
-@pytest.fixture(scope="module")
-def failing_artefact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a model artefact whose gates.json says it failed."""
-    return _fit_artefact(tmp_path_factory.mktemp("failing"), seed=99, passed=False)
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Path:
-    """Return a fresh (not yet created) registry directory."""
-    return tmp_path / "registry"
-
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(registry: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Return a runner of ``python -m pipeline registry ...`` (in-process) -> (code, stdout, stderr)."""
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["registry", *args, "--config", str(DEFAULT_CONFIG), "--registry", str(registry)])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-def register(cli: Cli, model: Path, *extra: str) -> int:
-    """Register ``model`` with its gates.json and return the version number."""
-    code, out, err = cli(
-        "register", str(model), "--gates", str(model.parent / "gates.json"), "--json", *extra
-    )
-    assert code == 0, f"register {model} failed with {code}: {err}"
-    return int(json.loads(out)["version"])
-
-
-def _subprocess_register(
-    registry: Path, model: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "pipeline", "registry", "register", str(model)]
-    argv += ["--config", str(DEFAULT_CONFIG), "--registry", str(registry)]
-    return subprocess.Popen(
-        argv,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
+from tests.conftest import Cli, Project, register
 
 # ---------------------------------------------------------------------------------------------
 # Registration
@@ -199,56 +76,6 @@ def test_register_refuses_a_tampered_candidate(
     assert code == 2, f"expected exit 2 for a tampered candidate, got {code}"
     assert "sha256" in err and "tampered" in err, f"unclear error line: {err!r}"
     assert Registry(registry).numbers() == []
-
-
-def test_eight_concurrent_writers_get_eight_distinct_complete_versions(
-    registry: Path, artefacts: list[Path]
-) -> None:
-    # given eight different model artefacts
-    # when eight processes register them at the same time
-    processes = [_subprocess_register(registry, model) for model in artefacts]
-    results = [(p.wait(timeout=120), p.communicate()) for p in processes]
-    # then every process succeeds and each model has its own, complete version
-    for code, (_, err) in results:
-        assert code == 0, f"a concurrent register failed with {code}: {err}"
-    reg = Registry(registry)
-    assert reg.numbers() == list(range(1, MODELS + 1)), f"versions lost or shared: {reg.numbers()}"
-    shas = {reg.lineage(v).model_sha256 for v in reg.numbers()}
-    expected = {json.loads((m / "metadata.json").read_text())["model_sha256"] for m in artefacts}
-    assert shas == expected, "some model was registered twice or not at all"
-    for version in reg.numbers():
-        reg.verify(version)  # raises if any file is partial
-        assert (reg.path(version) / "MODEL_CARD.md").is_file(), f"v{version} has no model card"
-    assert not any((registry / ".staging").glob("stage-*/")), "staging directories were left behind"
-
-
-def test_writer_killed_mid_registration_leaves_no_partial_version(
-    cli: Cli, registry: Path, artefacts: list[Path]
-) -> None:
-    # given a writer that has staged its files and waits for the registry lock, which we hold
-    registry.mkdir()
-    with (registry / ".lock").open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        writer = _subprocess_register(registry, artefacts[2])
-        deadline = time.monotonic() + 60
-        while not list((registry / ".staging").glob("stage-*/model.joblib")):
-            assert writer.poll() is None, f"writer ended early: {writer.communicate()}"
-            assert time.monotonic() < deadline, "writer never staged its files"
-            time.sleep(0.05)
-        time.sleep(0.2)  # let it reach the lock
-        # when it is killed with SIGKILL
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(timeout=10)
-    # then the registry is readable, shows no version, and the next registration works
-    code, out, err = cli("list")
-    assert code == 0, f"list failed after a killed writer: {err}"
-    assert "no versions" in out, f"a partial version is visible: {out!r}"
-    assert Registry(registry).numbers() == []
-    assert register(cli, artefacts[3]) == 1, "the next registration should take version 1"
-    assert register(cli, artefacts[2]) == 2, "the killed writer's model can be registered afterwards"
-    assert not any((registry / ".staging").iterdir()), (
-        "the dead writer's staging directory was not cleaned up"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,19 +221,6 @@ def test_rollback_skips_targets_equal_to_the_current_one(
     # then it goes to v2 (the previous target), not to v1 again
     assert code == 0, err
     assert Registry(registry).aliases()["production"] == 2, f"rollback went elsewhere: {out}"
-
-
-def test_alias_stack_replays_moves_and_rollbacks() -> None:
-    # given a history of promotes and a rollback
-    history = [
-        {"to": 1, "action": "promote"},
-        {"to": 2, "action": "promote"},
-        {"to": 3, "action": "promote"},
-        {"to": 2, "action": "rollback"},
-    ]
-    # when it is replayed / then the rolled-back target is gone and v1 remains underneath
-    assert alias_stack(history) == [1, 2]
-    assert alias_stack([]) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Validation, write_record
+from model.codec import write_record
+from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Validation
 from pipeline.cli import main
 from tests.conftest import Project, build_out, copy_of
 

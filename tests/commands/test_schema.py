@@ -15,6 +15,7 @@ from sklearn.datasets import load_diabetes
 from pipeline.cli import main
 from pipeline.commands.schema import infer_toml
 from pipeline.config import Config, parse_config
+from pipeline.core.schema import InferOptions
 from pipeline.core.synth import churn_frame
 from pipeline.render.toml import toml_key
 from tests.conftest import REPO
@@ -114,7 +115,7 @@ def test_awkward_column_names_and_values_round_trip_through_toml() -> None:
     )
 
     # when
-    toml = infer_toml(frame, "data/odd table.csv", "y", margin=0)
+    toml = infer_toml(frame, "data/odd table.csv", "y", InferOptions(margin=0))
     config = parse_config(tomllib.loads(toml))
 
     # then

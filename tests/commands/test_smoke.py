@@ -155,12 +155,12 @@ def test_smoke_fails_when_the_server_never_becomes_ready(models: dict[str, Train
         port = probe.getsockname()[1]
 
     # when
-    code = main(smoke_argv(f"http://127.0.0.1:{port}", models["a"], tmp_path, "--timeout", "1"))
+    code = main(smoke_argv(f"http://127.0.0.1:{port}", models["a"], tmp_path, "--timeout", "0.5"))
 
     # then
     report = json.loads((tmp_path / "smoke.json").read_text())
     assert code == 1 and [c["name"] for c in report["checks"]] == ["ready"]
-    assert "did not answer 200 within 1 s" in report["checks"][0]["message"]
+    assert "did not answer 200 within 0.5 s" in report["checks"][0]["message"]
 
 
 def test_smoke_exits_2_without_writing_when_the_model_is_missing(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.records import Drift, DriftLimits, Status
+from model.records import Comparison, Drift, DriftLimits, Status
 from pipeline.config import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
-from pipeline.core.bootstrap import Comparison
 from pipeline.core.gates import champion_gate, collapse_gate, drift_gate, metric_gate, slice_gate
 
 PASSED, FAILED, SKIPPED = Status.PASSED, Status.FAILED, Status.SKIPPED

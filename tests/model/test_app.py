@@ -18,8 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from model.app import create_app
 from model.artifact import load_artifact, save_artifact
+from model.codec import write_record
 from model.errors import ArtifactError
-from model.records import Feature, Latency, Lineage, Metrics, write_record
+from model.records import Feature, Latency, Lineage, Metrics
 from tests.conftest import Trained, as_regression, metadata_json, model_metadata, train_artifact
 
 RECORD: dict[str, Any] = {
