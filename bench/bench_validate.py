@@ -122,7 +122,7 @@ def child(config_path: Path, repeat: int) -> None:
     for _ in range(repeat):
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        report = validate_frame(frame, config, timings)
+        report = validate_frame(frame, config, timings=timings)
         runs.append((time.perf_counter() - started, timings, report))
     best = min(runs, key=lambda r: r[0])
     result = {

@@ -19,11 +19,22 @@ ColumnType = Literal["numeric", "categorical", "boolean"]
 
 
 class Status(enum.StrEnum):
-    """The verdict of one check, gate or smoke test."""
+    """The verdict of one check, gate or smoke test.
+
+    ``inconclusive``: it ran but the evidence cannot decide (too few rows, too wide an interval);
+    ``error``: it could not measure what it checks. Neither is ever a pass.
+    """
 
     PASSED = "passed"
     FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
     SKIPPED = "skipped"
+    ERROR = "error"
+
+    @property
+    def decides_against(self) -> bool:
+        """Return True for the statuses a required check fails the run with."""
+        return self in (Status.FAILED, Status.INCONCLUSIVE, Status.ERROR)
 
 
 @dataclass(frozen=True)
@@ -39,8 +50,8 @@ class Result:
 
     @property
     def blocking(self) -> bool:
-        """Return True when this result failed and is required."""
-        return self.status is Status.FAILED and self.required
+        """Return True when this result is required and did not pass (failed, inconclusive, error)."""
+        return self.required and self.status.decides_against
 
 
 class Record:
@@ -67,10 +78,24 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class SplitRule:
+    """Which rows a model held out: a row is held out when the salted hash of its key is below ``fraction``.
+
+    ``key`` is the id columns, or every feature when there are none; the side of a row depends on
+    nothing else (not the seed, not the sample), so any later model can tell which rows this one saw.
+    """
+
+    key: tuple[str, ...]
+    salt: str
+    fraction: float
+
+
+@dataclass(frozen=True)
 class ModelMetadata(Record):
     """``metadata.json`` beside the model file; the last four fields are filled in by ``save_artifact``."""
 
     FILE: ClassVar[str] = "metadata.json"
+    run: str
     task: Task
     target: str
     labels: tuple[Label, ...] | None
@@ -86,6 +111,8 @@ class ModelMetadata(Record):
     train_rows: int
     holdout_rows: int
     seed: int
+    split: SplitRule
+    validated: bool  # False: trained with --no-validate
     profile: dict[str, Any]
     model_file: str = ""
     model_sha256: str = ""
@@ -135,13 +162,15 @@ class Lineage(Record):
 
 @dataclass(frozen=True)
 class Latency:
-    """In-process prediction latency (varies from run to run)."""
+    """In-process single-row latency, timed in the gate step (varies from run to run)."""
 
-    single_p50_ms: float
-    single_p95_ms: float
-    batch_rows_per_s: float
-    single_rows: int
-    batch_rows: int
+    candidate_p50_ms: float
+    candidate_p95_ms: float
+    champion_p50_ms: float | None  # timed alternately with the candidate, in the same process
+    champion_p95_ms: float | None
+    ratio: float | None  # candidate p95 / champion p95
+    samples: int
+    measured_at: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +186,7 @@ class Metrics(Record):
     """``metrics.json`` from ``evaluate``."""
 
     FILE: ClassVar[str] = "metrics.json"
+    run: str
     task: Task
     model_sha256: str
     rows: int
@@ -165,7 +195,6 @@ class Metrics(Record):
     confusion_matrix: Confusion | None
     slices: dict[str, dict[str, dict[str, Any]]]
     prediction_distribution: dict[str, float]
-    latency: Latency
 
 
 @dataclass(frozen=True)
@@ -185,12 +214,17 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Champion(Comparison):
-    """The comparison as ``gates.json`` keeps it: which champion, and the tolerance it was judged by."""
+    """The comparison as ``gates.json`` keeps it: which champion, which rows, the tolerance it was judged by.
+
+    ``rows`` are the candidate's held-out rows the champion never trained on (by its own split
+    rule); ``excluded`` are held-out rows the champion did train on, left out of the comparison.
+    """
 
     path: str
     version: int | None
     model_sha256: str
     tolerance: float
+    excluded: int
 
 
 @dataclass(frozen=True)
@@ -198,9 +232,12 @@ class Gates(Record):
     """``gates.json`` from ``gate``."""
 
     FILE: ClassVar[str] = "gates.json"
+    run: str
+    model_sha256: str
     passed: bool
     gates: tuple[Result, ...]
     champion: Champion | None
+    latency: Latency | None
 
     def result(self, name: str) -> Result | None:
         """Return the gate called ``name``, or None."""
@@ -233,6 +270,8 @@ class Validation(Record):
     """``validation.json`` from ``validate``."""
 
     FILE: ClassVar[str] = "validation.json"
+    run: str
+    data_sha256: str
     passed: bool
     rows: int
     columns: int
@@ -242,13 +281,14 @@ class Validation(Record):
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Drift measures of one feature."""
+    """Drift measures of one feature; ``unseen`` are categories the reference never had, with their share."""
 
     feature: str
     kind: str
     psi: float | None
     ks_statistic: float | None
     ks_pvalue: float | None
+    unseen: dict[str, float]
     drifted: bool
 
 
@@ -260,6 +300,7 @@ class DriftLimits:
     ks_statistic_limit: float
     ks_pvalue_limit: float
     max_drifted_features: int
+    max_unseen_share: float
     bins: int
 
 
@@ -268,8 +309,11 @@ class Drift(Record):
     """``drift.json`` from ``validate`` or ``drift``."""
 
     FILE: ClassVar[str] = "drift.json"
+    run: str
+    data_sha256: str
     reference: str
     source: Literal["csv", "profile"]
+    status: Status  # error: not every feature could be compared (``missing``)
     features: tuple[FeatureDrift, ...]
     drifted: tuple[str, ...]
     missing: tuple[str, ...]
@@ -282,6 +326,7 @@ class Smoke(Record):
     """``smoke.json`` from ``smoke``."""
 
     FILE: ClassVar[str] = "smoke.json"
+    run: str
     url: str
     passed: bool
     model_sha256: str
@@ -294,9 +339,38 @@ class Image(Record):
     """``image.json`` from ``image build``."""
 
     FILE: ClassVar[str] = "image.json"
+    run: str
     tag: str
     id: str
     size_bytes: int
     base_image: str
     model_sha256: str
     build_seconds: float
+
+
+StepStatus = Literal["running", "ok", "cached", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How one step of a host run ended: ok, cached, failed or skipped, and why."""
+
+    name: str
+    status: StepStatus
+    code: int
+    seconds: float
+    note: str  # why it was skipped; the failing command's last error line
+
+
+@dataclass(frozen=True)
+class Run(Record):
+    """``run.json`` from the host runner: which run this is and how each step has ended so far."""
+
+    FILE: ClassVar[str] = "run.json"
+    run: str
+    started_at: str
+    steps: tuple[StepOutcome, ...]
+
+    def step(self, name: str) -> StepOutcome | None:
+        """Return the outcome of step ``name``, or None when it has not started."""
+        return next((s for s in self.steps if s.name == name), None)

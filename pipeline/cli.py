@@ -21,7 +21,17 @@ from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import PipelineError
 
 # The commands, in the order ``--help`` lists them; ``pipeline/commands/<name>.py`` implements each.
-COMMANDS: tuple[str, ...] = ("schema", "validate", "drift", "train", "evaluate", "gate", "report", "run")
+COMMANDS: tuple[str, ...] = (
+    "init",
+    "schema",
+    "validate",
+    "drift",
+    "train",
+    "evaluate",
+    "gate",
+    "report",
+    "run",
+)
 COMMANDS += ("registry", "serve", "smoke", "image", "synth")
 
 

@@ -86,9 +86,10 @@ class TrainingConfig:
     """How much data quick CI training uses and how it is split."""
 
     sample_rows: int = 2000
-    test_fraction: float = 0.25
+    test_fraction: float = 0.25  # share of rows held out, by a salted hash of each row's key
     seed: int = 42
-    stratify: bool = True
+    stratify: bool = True  # stratify the training sample by the target (classification)
+    split_salt: str = "ml-cicd"  # change it to draw a different held-out side
 
 
 @dataclass(frozen=True)
@@ -113,16 +114,21 @@ class ChampionGate:
     confidence: float = 0.95
     bootstrap: int = 1000
     required: bool = True
+    min_rows: int = 100  # fewer rows the champion never trained on: inconclusive
 
 
 @dataclass(frozen=True)
 class LatencyGate:
-    """Single-row prediction latency, in-process; ``samples`` single-row predicts are timed."""
+    """Single-row prediction latency, timed in-process in the gate step.
+
+    With a champion both are timed alternately and ``max_ratio`` limits candidate p95 / champion
+    p95; without one the absolute ``p95_ms`` applies. ``samples`` single-row predicts per model.
+    """
 
     p95_ms: float = 50.0
+    max_ratio: float = 1.5
     required: bool = False
     samples: int = 200
-    batch_rows: int = 5000
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,7 @@ class DriftConfig:
     ks_statistic_limit: float = 0.1
     bins: int = 10
     max_drifted_features: int = 0
+    max_unseen_share: float = 0.01  # rows with categories the reference never had
 
 
 @dataclass(frozen=True)
@@ -230,8 +237,10 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("gates.champion.tolerance", lambda v: v >= 0, "a number >= 0"),
     ("gates.champion.confidence", lambda v: 0 < v < 1, "a number between 0 and 1"),
     ("gates.champion.bootstrap", lambda v: v >= 100, "an integer >= 100"),
+    ("gates.champion.min_rows", lambda v: v >= 1, "an integer >= 1"),
     ("gates.latency.samples", lambda v: v >= 1, "an integer >= 1"),
-    ("gates.latency.batch_rows", lambda v: v >= 1, "an integer >= 1"),
+    ("gates.latency.max_ratio", lambda v: v > 0, "a number > 0"),
+    ("drift.max_unseen_share", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
     ("drift.bins", lambda v: v >= 2, "an integer >= 2"),
     ("drift.psi_limit", lambda v: v > 0, "a number > 0"),
     ("slices.min_rows", lambda v: v >= 1, "an integer >= 1"),

@@ -36,7 +36,9 @@ class Step:
     commands: tuple[tuple[str, ...], ...]
     needs: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()  # repo paths, OUT/... paths, or config:KEY (the cache key's inputs)
-    writes: tuple[str, ...] = ()  # names inside the out directory (what the cache restores)
+    writes: tuple[
+        str, ...
+    ] = ()  # names inside the out directory: cleared before a run, restored by the cache
     sections: tuple[str, ...] = ()  # config sections the result depends on (empty: the whole file)
     cache: bool = True  # False: always runs (side effects, or needs a live engine)
     always: bool = False  # run even after an earlier failure (the report explains it)
@@ -79,11 +81,12 @@ def steps(
             needs=("train",),
             reads=(f"{out}/model", f"{out}/holdout.parquet"),
             writes=("metrics.json",),
-            sections=("data", "schema", "slices", "gates"),
+            sections=("data", "schema", "slices"),
         ),
         Step(
             "champion",
             ((*PY, "registry", "export", "production", *code, "--to", f"{out}/champion", "--missing-ok"),),
+            writes=("champion",),
             cache=False,
             host_only="Dagger takes the champion from an image address or a Directory argument",
         ),
@@ -106,7 +109,26 @@ def steps(
                 f"{out}/{name}" for name in ("validation.json", "drift.json", "metrics.json", "gates.json")
             ),
             writes=("report.md", "confusion_matrix.png", "residuals.png"),
+            cache=False,  # it reports on this run's steps (run.json), cached or not
             always=True,
+        ),
+        Step(
+            "build_image",
+            ((*PY, "image", "build", *common),),
+            needs=("gate",),
+            writes=("image.json",),
+            cache=False,
+            image=True,
+            host_only="the engine builds the Dockerfile itself (Directory.docker_build)",
+        ),
+        Step(
+            "smoke_test",
+            ((*PY, "smoke", *common, "--url", url),),
+            needs=("build_image",),
+            writes=("smoke.json",),
+            cache=False,
+            image=True,
+            service=True,
         ),
         Step(
             "register",
@@ -123,24 +145,8 @@ def steps(
                     "staging",
                 ),
             ),
-            needs=("gate",),
+            needs=("gate", "smoke_test"),  # only a model whose image passed its smoke test (when they ran)
             cache=False,
             host_only="in Dagger the published image is the versioned artefact (publish)",
-        ),
-        Step(
-            "build_image",
-            ((*PY, "image", "build", *common),),
-            needs=("gate",),
-            cache=False,
-            image=True,
-            host_only="the engine builds the Dockerfile itself (Directory.docker_build)",
-        ),
-        Step(
-            "smoke_test",
-            ((*PY, "smoke", *common, "--url", url),),
-            needs=("build_image",),
-            cache=False,
-            image=True,
-            service=True,
         ),
     )

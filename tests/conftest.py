@@ -18,7 +18,7 @@ import pytest
 
 from model.artifact import read_metadata
 from model.codec import write_record
-from model.records import Feature, Gates, Latency, Metrics, ModelMetadata, Result, Status
+from model.records import Feature, Gates, Metrics, ModelMetadata, Result, SplitRule, Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
 from pipeline.render.toml import toml_key, toml_value
@@ -105,7 +105,7 @@ def write_project(
     raw["registry"]["path"] = str(root / "registry")
     raw["schema"]["min_rows"] = 50
     raw["training"]["sample_rows"] = 0
-    raw["gates"]["latency"].update(samples=20, batch_rows=500)
+    raw["gates"]["latency"].update(samples=20)
     if edit is not None:
         edit(raw)
     project.config.write_text(dump_toml(raw))
@@ -132,9 +132,9 @@ def run_cli(project: Project, *commands: str) -> Path:
 
 
 def build_out(project: Project, out: Path | None = None) -> Path:
-    """Train and evaluate ``project`` into ``out`` (default ``project.out``) with the real commands."""
+    """Validate, train and evaluate ``project`` into ``out`` (default ``project.out``) with the real commands."""
     target = replace(project, out=out) if out is not None else project
-    return run_cli(target, "train", "evaluate")
+    return run_cli(target, "validate", "train", "evaluate")
 
 
 def train_artifact(root: Path, seed: int = 3, rows: int = 600, edit: Edit | None = None) -> Trained:
@@ -170,7 +170,7 @@ def as_regression(raw: dict[str, Any]) -> None:
         raw["schema"].pop(key, None)
     raw["model"] = {"kind": "ridge", "params": {"alpha": 1.0}}
     raw["training"]["stratify"] = False
-    raw["gates"] = {"latency": {"samples": 20, "batch_rows": 500}}
+    raw["gates"] = {"latency": {"samples": 20}}
     raw["slices"] = {"columns": [], "min_rows": 50}
 
 
@@ -190,6 +190,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
 def model_metadata(**fields: Any) -> ModelMetadata:
     """Return a complete churn-like ``ModelMetadata`` for hand-made artefacts; ``fields`` override."""
     base: dict[str, Any] = {
+        "run": "test",
         "task": "classification",
         "target": "churned",
         "labels": (0, 1),
@@ -205,6 +206,8 @@ def model_metadata(**fields: Any) -> ModelMetadata:
         "train_rows": 0,
         "holdout_rows": 0,
         "seed": 0,
+        "split": SplitRule(("customer_id",), "ml-cicd", 0.25),
+        "validated": True,
         "profile": {"numeric": {}, "categorical": {}},
     }
     return ModelMetadata(**{**base, **fields})
@@ -254,6 +257,7 @@ def fit_artefact(where: Path, seed: int, passed: bool = True) -> Path:
     proba = estimator.predict_proba(holdout[names])[:, 1]
     north = holdout["region"] == "north"
     metrics = Metrics(
+        run="test",
         task="classification",
         model_sha256=saved.model_sha256,
         rows=len(holdout),
@@ -265,12 +269,12 @@ def fit_artefact(where: Path, seed: int, passed: bool = True) -> Path:
         confusion_matrix=None,
         slices={"region": {"north": {"rows": int(north.sum()), "accuracy": 0.5}}},
         prediction_distribution={"0": 0.5, "1": 0.5},
-        latency=Latency(1.0, 2.0, 1000.0, 20, 500),
     )
     write_record(where / "metrics.json", metrics)
     status = Status.PASSED if passed else Status.FAILED
     result = Result("metric:roc_auc", status, True, 0.8, 0.75, "roc_auc 0.8000 meets >= 0.75")
-    write_record(where / "gates.json", Gates(passed=passed, gates=(result,), champion=None))
+    gates = Gates("test", saved.model_sha256, passed, (result,), None, None)
+    write_record(where / "gates.json", gates)
     return where / "model"
 
 

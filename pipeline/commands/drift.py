@@ -25,7 +25,8 @@ from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_profile, against_reference, failure_summary
 from pipeline.errors import CheckFailed, DataError
-from pipeline.io.tables import read_table
+from pipeline.io.run import run_id
+from pipeline.io.tables import file_hash, read_table
 from pipeline.render.console import drift_table
 
 
@@ -41,14 +42,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure drift, write ``OUT/drift.json``; exit 1 when too many features drifted."""
     config = load_config(args.config)
-    _, current = read_data(args, config)
+    data_path, current = read_data(args, config)
+    provenance = {"run": run_id(), "data_sha256": file_hash(data_path)}
     if args.model is not None:
-        report = against_profile(current, read_metadata(args.model), str(args.model), config)
+        report = against_profile(current, read_metadata(args.model), str(args.model), config, **provenance)
     else:
         reference = args.reference or config.drift.reference
         if reference is None:
             raise DataError("no reference: pass --reference CSV or --model DIR, or set drift.reference")
-        report = against_reference(current, read_table(reference), str(reference), config)
+        report = against_reference(current, read_table(reference), str(reference), config, **provenance)
     out = Path(args.out) / Drift.FILE
     write_record(out, report)
     print(drift_table(report))

@@ -1,4 +1,4 @@
-"""Score a model artefact on held-out rows: quality, per-slice metrics, latency, prediction mix.
+"""Score a model artefact on held-out rows: quality, per-slice metrics, the prediction mix.
 
     python -m pipeline evaluate --config configs/pipeline.toml --out out
 
@@ -6,9 +6,8 @@ Loads ``OUT/model`` (hash verified) and ``OUT/holdout.parquet`` written by ``tra
 (or ``--model`` and ``--data``) and writes ``OUT/metrics.json``: overall metrics,
 per-class metrics and confusion matrix (classification), metrics per value of each
 ``slices.columns`` column (values with fewer than ``slices.min_rows`` rows are listed
-as skipped), in-process prediction latency and the distribution of predictions.
-Latency figures vary from run to run and live under their own key ``latency``;
-everything else is identical for identical inputs.
+as skipped), and the distribution of predictions. Identical inputs give an identical file (single-row
+latency is timed by ``gate``, beside the champion).
 """
 
 from __future__ import annotations
@@ -20,12 +19,13 @@ from pathlib import Path
 from model.artifact import load_artifact
 from model.codec import write_record
 from model.records import Metrics
-from pipeline.commands.options import add_out
+from pipeline.commands.options import add_out, check_config
 from pipeline.config import load_config
 from pipeline.core.evaluation import evaluate
 from pipeline.core.metrics import DEFAULT_METRIC
 from pipeline.errors import ModelError
 from pipeline.io import outdir
+from pipeline.io.run import run_id
 from pipeline.io.tables import read_table
 from pipeline.render.tables import fmt
 
@@ -42,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write ``OUT/metrics.json``."""
     config = load_config(args.config)
+    check_config(config, model=False)
     out = Path(args.out)
     model_dir = Path(args.model) if args.model else out / outdir.MODEL
     data_path = Path(args.data) if args.data else out / outdir.HOLDOUT
@@ -55,14 +56,11 @@ def run(args: argparse.Namespace) -> int:
     nulls = int(frame[metadata.target].isna().sum()) if metadata.target in frame.columns else 0
     if nulls and nulls < len(frame):
         print(f"evaluate: dropped {nulls} rows with a null target '{metadata.target}'", file=sys.stderr)
-    metrics = evaluate(estimator, metadata, frame, config)
+    metrics = evaluate(estimator, metadata, frame, config, run_id())
     write_record(out / Metrics.FILE, metrics)
     headline = DEFAULT_METRIC[metrics.task]
-    latency = metrics.latency
     print(
-        f"evaluate: {metrics.rows} rows, {headline} {fmt(metrics.overall.get(headline))}, "
-        f"single-row p50 {latency.single_p50_ms:.2f} ms p95 {latency.single_p95_ms:.2f} ms, "
-        f"batch {latency.batch_rows_per_s:.0f} rows/s; wrote {out / Metrics.FILE}",
+        f"evaluate: {metrics.rows} rows, {headline} {fmt(metrics.overall.get(headline))}; wrote {out / Metrics.FILE}",
         file=sys.stderr,
     )
     return 0

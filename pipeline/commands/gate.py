@@ -1,12 +1,15 @@
-"""Apply the quality gates to an evaluated candidate; exit 1 when a required gate fails.
+"""Apply the quality gates to an evaluated candidate; exit 1 when a required gate does not pass.
 
     python -m pipeline gate --config configs/pipeline.toml --out out --champion out/champion
 
-Reads ``metrics.json``, ``model/``, ``holdout.parquet`` and (when present) ``drift.json``
-from --out and writes ``gates.json``. Every gate is evaluated and reported: metric
-thresholds, no regression against the champion (re-scored on the same held-out rows,
-judged with a paired bootstrap), latency p95, slice floors, class collapse and data
-drift. Without --champion the champion is the registry's ``production`` alias.
+Reads ``metrics.json``, ``model/``, ``holdout.parquet`` and ``drift.json`` from --out and writes
+``gates.json``. Every gate is evaluated and reported: metric thresholds; no regression against
+the champion, both re-scored on the candidate's held-out rows that the champion never trained on
+(by the split rule stored with the champion) and judged with a paired bootstrap; single-row
+latency, timed here (alternately with the champion, as a ratio, when there is one); slice
+floors; class collapse; data drift. A gate that could not measure is an error and one that
+cannot decide is inconclusive: a required one fails the run either way. Without --champion the
+champion is the registry's ``production`` alias.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +26,17 @@ import pandas as pd
 
 from model.artifact import load_artifact
 from model.codec import read_optional, read_record, write_record
-from model.records import Champion, Drift, Gates, Metrics, ModelMetadata, Result
-from pipeline.commands.options import add_out
+from model.records import Champion, Comparison, Drift, Gates, Latency, Metrics, ModelMetadata, Result, Status
+from pipeline.commands.options import add_out, check_config
 from pipeline.config import Config, load_config
 from pipeline.core import gates as rules
 from pipeline.core.bootstrap import Predictions, compare
-from pipeline.core.evaluation import score_rows
-from pipeline.errors import CheckFailed, ModelError, PipelineError
+from pipeline.core.evaluation import score_rows, time_single_rows, usable_rows
+from pipeline.core.split import held_out
+from pipeline.errors import CheckFailed, DataError, ModelError, PipelineError
 from pipeline.io import outdir
 from pipeline.io.registry import production_model_dir, version_of
+from pipeline.io.run import run_id
 from pipeline.render.console import gate_table
 
 
@@ -48,81 +54,131 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate every gate, write ``gates.json``, print the table; raise CheckFailed on a required failure."""
     config = load_config(args.config)
+    check_config(config)
     out = Path(args.out)
     started = time.perf_counter()
-    results, champion = evaluate_gates(config, out, args.champion)
-    passed = not any(r.blocking for r in results)
-    write_record(out / Gates.FILE, Gates(passed=passed, gates=tuple(results), champion=champion))
-    print(gate_table(results))
-    if not passed:
-        raise CheckFailed(rules.summary(results))
-    print(f"gates: {rules.summary(results)} ({time.perf_counter() - started:.2f} s)")
+    record = evaluate_gates(config, out, args.champion, run_id())
+    write_record(out / Gates.FILE, record)
+    print(gate_table(record.gates))
+    if not record.passed:
+        raise CheckFailed(rules.summary(record.gates))
+    print(f"gates: {rules.summary(record.gates)} ({time.perf_counter() - started:.2f} s)")
     return 0
 
 
-def evaluate_gates(
-    config: Config, out: Path, champion_arg: str | None
-) -> tuple[list[Result], Champion | None]:
-    """Load everything the gates need from ``out`` and return the results and the champion comparison."""
+def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str) -> Gates:
+    """Load everything the gates need from ``out`` and return the ``gates.json`` record."""
     metrics = read_record(out / Metrics.FILE, Metrics, "metrics.json (from `evaluate`)")
     model_dir = out / outdir.MODEL
     if not (model_dir / ModelMetadata.FILE).is_file():
         raise ModelError(f"{model_dir}: candidate model artefact not found (run `python -m pipeline train`)")
     estimator, metadata = load_artifact(model_dir)
+    if metrics.model_sha256 != metadata.model_sha256:
+        raise DataError(
+            f"{out / Metrics.FILE} is of model {metrics.model_sha256[:12]}, not of {model_dir} "
+            f"({metadata.model_sha256[:12]}); run `python -m pipeline evaluate` again"
+        )
+    holdout = outdir.read_holdout(out / outdir.HOLDOUT)
     results = [rules.metric_gate(gate, metrics.overall) for gate in config.gates.metric]
 
     champion_dir, why = resolve_champion(champion_arg, config)
     section: Champion | None = None
-    comparison = None
-    if champion_dir is not None:
-        champ_estimator, champ_meta = load_artifact(champion_dir)
-        check_compatible(metadata, champ_meta, champion_dir)
-        holdout_path = out / outdir.HOLDOUT
-        holdout = outdir.read_holdout(holdout_path)
-        y_true, cand_pred = _scored(estimator, metadata, holdout, f"candidate on {holdout_path}")
-        y_champ, champ_pred = _scored(champ_estimator, champ_meta, holdout, f"champion {champion_dir}")
-        if len(y_champ) != len(y_true):
-            raise ModelError(
-                f"champion {champion_dir} scored {len(y_champ)} rows, the candidate {len(y_true)}"
-            )
-        gate = config.gates.champion
-        comparison = compare(
-            gate.metric,
-            metadata.task,
-            y_true,
-            cand_pred,
-            champ_pred,
-            metadata.label_list,
-            metadata.positive_label,
-            gate.bootstrap,
-            gate.confidence,
-        )
-        section = Champion(
-            path=str(champion_dir),
-            version=version_of(champion_dir),
-            model_sha256=champ_meta.model_sha256,
-            tolerance=gate.tolerance,
-            **asdict(comparison),
-        )
-    results.append(rules.champion_gate(config.gates.champion, comparison, why))
-    results.append(rules.latency_gate(config.gates.latency, metrics.latency))
-    results.append(rules.slice_gate(config.gates.slices, metrics.slices))
-    results.append(
-        rules.collapse_gate(
-            config.gates.collapse, metadata.task, metadata.label_list, metrics.prediction_distribution
-        )
-    )
-    drift = read_optional(out / Drift.FILE, Drift)
-    if drift is not None:
-        results.append(rules.drift_gate(config.gates.drift, drift))
+    champion_estimator: Any = None
+    if champion_dir is None:
+        results.append(rules.champion_gate(config.gates.champion, None, why))
     else:
-        reason = (
-            "no drift.json: drift.reference is not configured"
-            if config.drift.reference is None
-            else f"no drift.json in {out} (validate writes it when drift.reference is set)"
+        champion_estimator, champion_meta = load_artifact(champion_dir, "champion")
+        check_compatible(metadata, champion_meta, champion_dir)
+        comparison, result = champion_comparison(
+            config, estimator, metadata, champion_estimator, champion_meta, holdout
         )
-        results.append(rules.drift_gate(config.gates.drift, None, reason))
-    return results, section
+        if comparison is not None:
+            section = Champion(
+                **asdict(comparison),
+                path=str(champion_dir),
+                version=version_of(champion_dir),
+                model_sha256=champion_meta.model_sha256,
+                tolerance=config.gates.champion.tolerance,
+                excluded=len(holdout) - comparison.rows,
+            )
+        results.append(result)
+    latency = measure_latency(config, estimator, champion_estimator, metadata, holdout)
+    results.append(rules.latency_gate(config.gates.latency, latency))
+    results.append(rules.slice_gate(config.gates.slices, metrics.slices))
+    distribution = metrics.prediction_distribution
+    results.append(
+        rules.collapse_gate(config.gates.collapse, metadata.task, metadata.label_list, distribution)
+    )
+    results.append(drift_result(config, out))
+    passed = not any(r.blocking for r in results)
+    return Gates(run, metadata.model_sha256, passed, tuple(results), section, latency)
+
+
+def champion_comparison(
+    config: Config,
+    estimator: Any,
+    metadata: ModelMetadata,
+    champion: Any,
+    champion_meta: ModelMetadata,
+    holdout: pd.DataFrame,
+) -> tuple[Comparison | None, Result]:
+    """Score both models on the held-out rows the champion never trained on; return the comparison and verdict."""
+    gate = config.gates.champion
+    try:
+        unseen = held_out(holdout, champion_meta.split)
+    except DataError as exc:
+        message = f"cannot tell which held-out rows the champion trained on: {exc}"
+        return None, Result("no_regression", Status.ERROR, gate.required, None, -gate.tolerance, message)
+    rows = holdout.loc[unseen].reset_index(drop=True)
+    excluded = len(holdout) - len(rows)
+    if len(rows) == 0:
+        empty = Comparison(gate.metric or "", {}, {}, None, None, None, gate.bootstrap, gate.confidence, 0)
+        return empty, rules.champion_gate(gate, empty, excluded=excluded)
+    y_true, cand_pred = _scored(estimator, metadata, rows, "candidate")
+    y_champ, champ_pred = _scored(champion, champion_meta, rows, "champion")
+    if len(y_champ) != len(y_true):
+        raise ModelError(f"the champion scored {len(y_champ)} rows, the candidate {len(y_true)}")
+    comparison = compare(
+        gate.metric,
+        metadata.task,
+        y_true,
+        cand_pred,
+        champ_pred,
+        metadata.label_list,
+        metadata.positive_label,
+        gate.bootstrap,
+        gate.confidence,
+    )
+    return comparison, rules.champion_gate(gate, comparison, excluded=excluded)
+
+
+def measure_latency(
+    config: Config, estimator: Any, champion: Any, metadata: ModelMetadata, holdout: pd.DataFrame
+) -> Latency:
+    """Time single-row predicts of the candidate (alternately with the champion, when there is one)."""
+    samples = config.gates.latency.samples
+    features = usable_rows(holdout, metadata)  # each model picks its own columns by name
+    models = [estimator] if champion is None else [estimator, champion]
+    timings = time_single_rows(models, features, samples)
+    cand_p50, cand_p95 = (float(v) for v in np.percentile(timings[0], [50, 95]))
+    champ_p50 = champ_p95 = ratio = None
+    if champion is not None:
+        champ_p50, champ_p95 = (float(v) for v in np.percentile(timings[1], [50, 95]))
+        ratio = cand_p95 / champ_p95 if champ_p95 > 0 else None
+    measured_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return Latency(cand_p50, cand_p95, champ_p50, champ_p95, ratio, samples, measured_at)
+
+
+def drift_result(config: Config, out: Path) -> Result:
+    """Return the drift gate from ``drift.json`` (an error when a configured reference produced none)."""
+    drift = read_optional(out / Drift.FILE, Drift)
+    configured = config.drift.reference is not None
+    why = (
+        f"no drift.json in {out}: validate writes it when drift.reference is set"
+        if configured
+        else "no drift.json: drift.reference is not configured"
+    )
+    return rules.drift_gate(config.gates.drift, drift, why, configured)
 
 
 def _scored(

@@ -33,6 +33,7 @@ from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import docker, outdir
 from pipeline.io.git import source_url
+from pipeline.io.run import run_id
 
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACT_FILES = ("model.joblib", "metadata.json", "lineage.json", "metrics.json")
@@ -93,6 +94,13 @@ def build(
     tag = tag or f"ml-cicd-model:{sha[:12]}"
     base_image = base_image or os.environ.get("ML_CICD_BASE_IMAGE") or None
     base_label = base_image or docker.default_base_image(REPO / "Dockerfile")
+    problem = docker.pull_error(base_label)
+    if problem is not None:
+        raise DataError(
+            f"base image {base_label} is not available to this Docker engine ({problem}); set "
+            "ML_CICD_BASE_IMAGE (or --base-image) to a local Python base: scripts/docker-engine.sh builds "
+            "local/python:3.11-bookworm"
+        )
     if ca_bundle is None:
         configured = docker.pip_setting("cert")
         ca_bundle = Path(configured) if configured and Path(configured).is_file() else None
@@ -126,6 +134,7 @@ def build(
                 shutil.copy2(model_dir / name, context / "artefact" / name)
         info = docker.build(context, tag, build_args, ca_bundle)
     result = Image(
+        run=run_id(),
         tag=tag,
         id=str(info["Id"]),
         size_bytes=int(info["Size"]),

@@ -12,28 +12,33 @@ confusion_matrix.png for classification and residuals.png for regression.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from model.artifact import load_artifact
 from model.codec import read_optional
 from model.errors import ArtifactError
 from model.files import write_bytes_atomic, write_text_atomic
-from model.records import Drift, Gates, Metrics, ModelMetadata, Validation
+from model.records import Drift, Gates, Image, Metrics, ModelMetadata, Run, Smoke, Validation
 from pipeline.commands.options import add_out
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.core.evaluation import score_rows
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
+from pipeline.io.run import run_id
 from pipeline.render.plots import confusion_png, residual_png
 from pipeline.render.report import ReportInputs, build_report
 
+T = TypeVar("T")
+INPUTS_MODEL = f"{outdir.MODEL}/{ModelMetadata.FILE}"
 # input file -> the step that writes it
 INPUTS = {
     Gates.FILE: "gate",
     Metrics.FILE: "evaluate",
     Validation.FILE: "validate",
     Drift.FILE: "validate, with drift.reference set",
-    f"{outdir.MODEL}/{ModelMetadata.FILE}": "train",
+    INPUTS_MODEL: "train",
 }
 
 
@@ -46,28 +51,70 @@ def run(args: argparse.Namespace) -> int:
     """Write ``report.md`` and the plot into --out; return 0 even when the gates failed."""
     config = load_config(args.config)
     out = Path(args.out)
-    gates = read_optional(out / Gates.FILE, Gates)
-    metrics = read_optional(out / Metrics.FILE, Metrics)
-    validation = read_optional(out / Validation.FILE, Validation)
-    drift = read_optional(out / Drift.FILE, Drift)
+    inputs = load_inputs(out, config, run_id())
+    task = (
+        inputs.metadata.task
+        if inputs.metadata
+        else inputs.metrics.task
+        if inputs.metrics
+        else config.data.task
+    )
+    inputs = replace(inputs, plot=plot(task, out, inputs.metrics, inputs.metadata))
+    write_text_atomic(out / outdir.REPORT, build_report(inputs, task))
+    print(f"report: wrote {out / outdir.REPORT}")
+    return 0
+
+
+def load_inputs(out: Path, config: Config, current: str) -> ReportInputs:
+    """Read what the steps left in ``out``, keeping only results of the model and run reported on.
+
+    Results that name another model (``model_sha256``) are set aside as stale. When ``run.json``
+    belongs to this run (the host runner's report step), validation and drift must come from it
+    too (or from a step it restored from the cache); otherwise each section shows its own run.
+    """
     metadata = read_optional(out / outdir.MODEL / ModelMetadata.FILE, ModelMetadata)
+    run = read_optional(out / Run.FILE, Run)
+    run = run if run is not None and run.run == current else None
+    stale: list[str] = []
+
+    def for_model(record: T | None, name: str) -> T | None:
+        sha = getattr(record, "model_sha256", None)
+        if record is None or metadata is None or sha == metadata.model_sha256:
+            return record
+        stale.append(
+            f"`{name}` of model {str(sha)[:12]}, not of the model reported on ({metadata.model_sha256[:12]})"
+        )
+        return None
+
+    def for_run(record: T | None, name: str, step: str) -> T | None:
+        outcome = run.step(step) if run is not None else None
+        if record is None or run is None or getattr(record, "run", None) == run.run:
+            return record
+        if outcome is not None and outcome.status == "cached":
+            return record
+        stale.append(f"`{name}` of run {getattr(record, 'run', '?')}, not of this run ({run.run})")
+        return None
+
+    gates = for_model(read_optional(out / Gates.FILE, Gates), Gates.FILE)
+    metrics = for_model(read_optional(out / Metrics.FILE, Metrics), Metrics.FILE)
+    validation = for_run(read_optional(out / Validation.FILE, Validation), Validation.FILE, "validate")
+    drift = for_run(read_optional(out / Drift.FILE, Drift), Drift.FILE, "validate")
     found = dict(zip(INPUTS, (gates, metrics, validation, drift, metadata), strict=True))
     missing = tuple(f"`{name}` ({step})" for name, step in INPUTS.items() if found[name] is None)
-    task = metadata.task if metadata else metrics.task if metrics else config.data.task
-    inputs = ReportInputs(
+    return ReportInputs(
         gates=gates,
         metrics=metrics,
         validation=validation,
         drift=drift,
         metadata=metadata,
+        run=run,
+        image=for_model(read_optional(out / Image.FILE, Image), Image.FILE),
+        smoke=for_model(read_optional(out / Smoke.FILE, Smoke), Smoke.FILE),
         description=config.description,
         slice_gate=config.gates.slices,
-        plot=plot(task, out, metrics, metadata),
         missing=missing,
+        stale=tuple(stale),
     )
-    write_text_atomic(out / outdir.REPORT, build_report(inputs, task))
-    print(f"report: wrote {out / outdir.REPORT}")
-    return 0
 
 
 def plot(task: str, out: Path, metrics: Metrics | None, metadata: ModelMetadata | None) -> str:

@@ -17,9 +17,11 @@ import argparse
 import shutil
 from pathlib import Path
 
+from pipeline.commands.options import check_config
 from pipeline.config import load_config
 from pipeline.dag import steps
 from pipeline.errors import PipelineError
+from pipeline.io.run import run_id
 from pipeline.runner.scheduler import Runner
 
 
@@ -51,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         listed = ", ".join(step.name for step in table)
         raise PipelineError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {listed}")
+    check_config(config)
     engine = engine_ready(args.image)
-    runner = Runner(
-        config, Path(args.config), Path(args.out), Path(args.cache_dir), not args.no_cache, skip, engine
-    )
+    why = "--image never" if args.image == "never" else "no container engine answers (--image auto)"
+    out, cache = Path(args.out), Path(args.cache_dir)
+    runner = Runner(config, Path(args.config), out, cache, not args.no_cache, skip, engine, why, run_id())
     return runner.execute(table)
 
 

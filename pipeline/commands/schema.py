@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.schema import InferOptions, infer_sections
+from pipeline.core.schema import InferOptions, Inferred, infer_sections
 from pipeline.errors import DataError
 from pipeline.io.tables import read_table
 from pipeline.render.toml import schema_toml
@@ -63,18 +63,25 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--margin must be >= 0, got {args.margin}")
     frame = read_table(args.data, args.format)
     options = InferOptions(args.task, args.format, args.margin, args.max_categories)
-    write_stdout(infer_toml(frame, str(args.data), args.target, options))
+    inferred = infer_sections(frame, str(args.data), args.target, options)
+    for note in inferred.notes:
+        print(f"schema infer: {note}", file=sys.stderr)
+    write_stdout(schema_text(inferred, str(args.data), frame))
     return 0
 
 
 def infer_toml(frame: pd.DataFrame, path: str, target: str, options: InferOptions | None = None) -> str:
     """Return TOML text with a [data] and a [schema] section describing ``frame``."""
-    data, schema = infer_sections(frame, path, target, options)
+    return schema_text(infer_sections(frame, path, target, options), path, frame)
+
+
+def schema_text(inferred: Inferred, path: str, frame: pd.DataFrame) -> str:
+    """Return the inferred sections as TOML, headed by where they came from."""
     header = [
         f"Inferred by `python -m pipeline schema infer` from {path} ({len(frame)} rows, {frame.shape[1]} columns).",
         "Review ranges, allowed values and null limits before pasting into configs/pipeline.toml.",
     ]
-    return schema_toml(data, schema, header)
+    return schema_toml(inferred.data, inferred.schema, header)
 
 
 def write_stdout(text: str) -> None:

@@ -34,6 +34,7 @@ from pipeline.core.values import coerce_column
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import outdir
 from pipeline.io.http import Client
+from pipeline.io.run import run_id
 from pipeline.io.tables import read_table
 
 POLL_SECONDS = 0.25
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     checks = list(smoke_checks(Client(url, args.timeout), estimator, metadata, features, args.timeout))
     failed = [check.name for check in checks if check.status is not Status.PASSED]
     record = Smoke(
+        run=run_id(),
         url=url,
         passed=not failed,
         model_sha256=metadata.model_sha256,
@@ -166,7 +168,8 @@ def check_predict(
     max_batch = int(served.get("max_batch") or DEFAULT_MAX_BATCH)
     max_body = int(served.get("max_body_bytes") or 0)
     batches = 0
-    for start, stop, body in batch_bodies(features, max_batch, max_body):
+    booleans = {f.name for f in metadata.features if f.type == "boolean"}
+    for start, stop, body in batch_bodies(features, max_batch, max_body, booleans):
         batches += 1
         reply = client.post("/predict", body)
         if reply.status != 200 or not isinstance(reply.body, dict):

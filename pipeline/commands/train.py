@@ -2,13 +2,16 @@
 
     python -m pipeline train --config configs/pipeline.toml --out out
 
-Reads the table (``data.path``, or ``--data``), drops rows whose target is null and
-the id columns, samples ``training.sample_rows`` rows (stratified for classification
-when ``training.stratify``; ``--full`` or 0 uses every row), holds out
-``training.test_fraction`` of them and fits the ``[model]`` pipeline on the rest.
-Writes ``OUT/model/`` (model.joblib + metadata.json, with a data profile for drift
-checks) and ``OUT/holdout.parquet`` (the held-out rows with ids and target). Same
-inputs give the same model file (sha256).
+Reads the table (``data.path``, or ``--data``) and first runs every check ``validate`` runs,
+with the same messages (exit 2 on any failure; ``--no-validate`` skips them and the artefact
+says so). Drops rows whose target is null, then splits by a salted hash of each row's key
+(the id columns, else the features): ``training.test_fraction`` of the rows are held out,
+whatever the seed or the sample. ``training.sample_rows`` (``--full`` or 0: every row) caps
+the sample: the training rows are drawn from the train side with the seed (stratified for
+classification when ``training.stratify``), the held-out rows are the same for every seed.
+Fits the ``[model]`` pipeline and writes ``OUT/model/`` (model.joblib + metadata.json, with
+the split rule and a data profile for drift checks) and ``OUT/holdout.parquet`` (the held-out
+rows with ids and target). Same inputs give the same model file (sha256).
 
 Features are the schema's columns minus the target and the id columns. A table
 column the schema does not list is an error, unless ``schema.allow_unexpected_columns``
@@ -29,15 +32,17 @@ from typing import Any
 from model.artifact import save_artifact
 from model.codec import plain
 from model.records import ModelMetadata
-from pipeline.commands.options import add_data, add_out, read_data
+from pipeline.commands.options import add_data, add_out, check_config, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import data_profile
 from pipeline.core.prepare import prepare
-from pipeline.core.split import sample_frame, split_frame, stratify_by
+from pipeline.core.split import split_frame, split_rule
 from pipeline.core.training import feature_schema, fit
+from pipeline.core.validation import failure_summary, validate_frame
 from pipeline.errors import DataError
 from pipeline.io import outdir
 from pipeline.io.git import git_commit
+from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash
 
 # Config sections that shape the artefact (the drift section sets the profile's bins).
@@ -50,15 +55,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full", action="store_true", help="train on every row, ignoring training.sample_rows"
     )
+    parser.add_argument(
+        "--no-validate", action="store_true", help="skip the validation checks (recorded in the artefact)"
+    )
     add_out(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, then write ``OUT/model`` and ``OUT/holdout.parquet``."""
     config = load_config(args.config)
+    check_config(config, data=args.data)
     started = time.perf_counter()
+    run = run_id()
     data_path, table = read_data(args, config)
+    data_sha256 = file_hash(data_path)
     note(f"read {len(table)} rows x {table.shape[1]} columns from {data_path}")
+    if args.no_validate:
+        note("validation skipped (--no-validate); the artefact records validated = false")
+    else:
+        report = validate_frame(table, config, run=run, data_sha256=data_sha256)
+        if not report.passed:
+            raise DataError(failure_summary(report, None))
+        note(f"validated: {len(report.checks)} checks passed")
     prepared = prepare(table, config)
     if prepared.dropped_null_target:
         note(f"dropped {prepared.dropped_null_target} rows with a null target '{config.data.target}'")
@@ -66,21 +84,19 @@ def run(args: argparse.Namespace) -> int:
         note(f"ignoring column(s) not in the schema: {', '.join(prepared.ignored_columns)}")
     frame = prepared.frame
     sample_rows = 0 if args.full else config.training.sample_rows
-    sample = sample_frame(frame, config, sample_rows)
-    if len(sample) == len(frame):
-        note(f"using all {len(frame)} rows")
-    else:
-        stratified = " (stratified)" if stratify_by(frame, config) is not None else ""
-        note(f"sampled {len(sample)} of {len(frame)} rows{stratified}")
-    train, holdout = split_frame(sample, config)
+    rule = split_rule(config)
+    train, holdout = split_frame(frame, config, sample_rows)
+    used = "all rows" if len(train) + len(holdout) == len(frame) else f"a sample of {len(frame)} rows"
     note(
-        f"split: {len(train)} train rows, {len(holdout)} held-out rows (test_fraction {config.training.test_fraction})"
+        f"split by a hash of {', '.join(rule.key[:3])}{', ...' if len(rule.key) > 3 else ''}: "
+        f"{len(train)} train rows, {len(holdout)} held-out rows ({used}, test_fraction {rule.fraction})"
     )
     fitted, seconds = fit(train, prepared.features, config)
     note(f"fitted {config.model.kind} in {seconds:.2f} s")
     features = feature_schema(prepared.features, config)
     names = [f.name for f in features]
     metadata = ModelMetadata(
+        run=run,
         task=config.data.task,
         target=config.data.target,
         labels=prepared.labels,
@@ -89,13 +105,15 @@ def run(args: argparse.Namespace) -> int:
         id_columns=config.data.id_columns,
         kind=config.model.kind,
         params=dict(config.model.params),
-        data_sha256=file_hash(data_path),
+        data_sha256=data_sha256,
         config_sha256=config.section_hash(*CONFIG_SECTIONS),
         git_commit=git_commit(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         train_rows=len(train),
         holdout_rows=len(holdout),
         seed=config.training.seed,
+        split=rule,
+        validated=not args.no_validate,
         profile=data_profile(
             train[names], [c for c in config.schema.columns if c.name in names], config.drift.bins
         ),

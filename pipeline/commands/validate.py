@@ -20,12 +20,13 @@ from pathlib import Path
 
 from model.codec import write_record
 from model.records import Drift, Validation
-from pipeline.commands.options import add_data, add_out, read_data
+from pipeline.commands.options import add_data, add_out, check_config, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_reference
 from pipeline.core.validation import failure_summary, validate_frame
 from pipeline.errors import DataError
-from pipeline.io.tables import read_table
+from pipeline.io.run import run_id
+from pipeline.io.tables import file_hash, read_table
 from pipeline.render.console import validation_table
 
 
@@ -38,23 +39,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the table, write the reports; raise :class:`DataError` (exit 2) when a check failed."""
     config = load_config(args.config)
+    check_config(config, data=args.data, model=False)
+    run = run_id()
     data_path, frame = read_data(args, config)
+    data_sha256 = file_hash(data_path)
     started = time.perf_counter()
-    report = validate_frame(frame, config)
+    report = validate_frame(frame, config, run=run, data_sha256=data_sha256)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     drift = None
     if config.drift.reference is not None:
         reference = config.drift.reference
-        drift = against_reference(frame, read_table(reference), reference, config)
+        drift = against_reference(
+            frame, read_table(reference), reference, config, run=run, data_sha256=data_sha256
+        )
     print(f"validate {data_path}: {report.rows} rows x {report.columns} columns")
     print(validation_table(report))
     if drift is not None:
         write_record(out / Drift.FILE, drift)
         listed = f" ({', '.join(drift.drifted)})" if drift.drifted else ""
+        verdict = {"passed": "within", "failed": "BEYOND"}.get(drift.status, "NOT ALL COMPARED against the")
         print(
-            f"drift against {drift.reference}: {len(drift.drifted)} drifted feature(s){listed}, "
-            f"{'within' if drift.passed else 'BEYOND'} limits; wrote {out / Drift.FILE}"
+            f"drift against {drift.reference}: {len(drift.drifted)} of {len(drift.features)} features "
+            f"drifted{listed}, {verdict} limits; wrote {out / Drift.FILE}"
         )
     path = out / Validation.FILE
     write_record(path, report)

@@ -1,12 +1,16 @@
 """Drift statistics: a table against a reference table or a model's stored data profile.
 
-PSI uses the reference's quantile bins for numeric features and value frequencies for
-categorical and boolean ones (an empty bin counts as a small epsilon). The two-sample KS
-test runs on numeric features when the raw reference rows are available, not against a
-model's stored profile (PSI only). A feature drifts when PSI > drift.psi_limit, or when the
-KS statistic > drift.ks_statistic_limit with p < drift.ks_pvalue_limit; the check fails when
-more than drift.max_drifted_features drift. Nulls are left out of both measures (validate
-checks null fractions). Features are the schema's columns minus target and ids.
+PSI uses the reference's quantile bins for numeric features, value frequencies for categorical
+and boolean ones, and for numeric features with at most ``drift.bins`` distinct values (0/1
+flags, counts) the values themselves as bins, so a shifted flag is seen. An empty bin counts
+as a small epsilon. The two-sample KS test runs on numeric features when the raw reference
+rows are available, not against a model's stored profile (PSI only). A feature drifts when
+PSI > drift.psi_limit, when the KS statistic > drift.ks_statistic_limit with p <
+drift.ks_pvalue_limit, or when categories the reference never had make up more than
+drift.max_unseen_share of its rows. The check fails when more than drift.max_drifted_features
+drift, and is an *error* when any feature could not be compared (absent from the table or the
+reference): it never passes having compared less than the schema lists. Nulls are left out
+(validate checks null fractions). Features are the schema's columns minus target and ids.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import Drift, DriftLimits, FeatureDrift, ModelMetadata
+from model.records import Drift, DriftLimits, FeatureDrift, ModelMetadata, Status
 from pipeline.config import ColumnSchema, Config, DriftConfig
 from pipeline.core.values import boolean_key, category_key, numeric_values
 from pipeline.errors import ModelError
@@ -25,36 +29,49 @@ from pipeline.errors import ModelError
 EPSILON = 1e-4  # stands in for an empty bin's fraction so PSI stays finite
 
 
-def against_reference(current: pd.DataFrame, reference: pd.DataFrame, name: str, config: Config) -> Drift:
+def against_reference(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    name: str,
+    config: Config,
+    *,
+    run: str = "",
+    data_sha256: str = "",
+) -> Drift:
     """Return the drift report of ``current`` against the ``reference`` table (called ``name``)."""
     columns = drift_columns(config, current, reference)
     kinds = column_kinds(columns, reference)
     profile = data_profile(reference, columns, config.drift.bins)
     features = compare(current, profile, kinds, config.drift, reference)
-    return drift_report(features, config.drift, name, "csv", _missing(kinds, current, profile))
+    missing = _missing(kinds, current, profile)
+    return drift_report(features, config.drift, name, "csv", missing, run, data_sha256)
 
 
-def against_profile(current: pd.DataFrame, metadata: ModelMetadata, name: str, config: Config) -> Drift:
+def against_profile(
+    current: pd.DataFrame,
+    metadata: ModelMetadata,
+    name: str,
+    config: Config,
+    *,
+    run: str = "",
+    data_sha256: str = "",
+) -> Drift:
     """Return the drift report of ``current`` against the data profile stored in a model's metadata."""
     profile = metadata.profile
     if not {"numeric", "categorical"} <= set(profile):
         raise ModelError(f"{name}: model metadata has no data profile (expected 'profile' from train)")
-    types = {f.name: f.type for f in metadata.features}
-    kinds: dict[str, str] = {}
-    for column in profile["numeric"]:
-        kinds[column] = "numeric"
-    for column in profile["categorical"]:
-        kinds[column] = "boolean" if types.get(column) == "boolean" else "categorical"
+    kinds: dict[str, str] = {f.name: f.type for f in metadata.features}
     features = compare(current, profile, kinds, config.drift)
-    return drift_report(features, config.drift, name, "profile", _missing(kinds, current, profile))
+    missing = _missing(kinds, current, profile)
+    return drift_report(features, config.drift, name, "profile", missing, run, data_sha256)
 
 
 def drift_columns(config: Config, current: pd.DataFrame, reference: pd.DataFrame) -> list[ColumnSchema | str]:
-    """Return the features to compare: schema features, else the columns both tables share."""
+    """Return the features to compare: schema features, else the columns of the reference (minus target, ids)."""
     if config.feature_columns:
         return [c for c in config.schema.columns if c.name in set(config.feature_columns)]
     skip = {config.data.target, *config.data.id_columns}
-    return [str(c) for c in reference.columns if c not in skip and c in current.columns]
+    return [str(c) for c in reference.columns if c not in skip]
 
 
 def column_kinds(columns: Sequence[ColumnSchema | str], frame: pd.DataFrame) -> dict[str, str]:
@@ -73,10 +90,11 @@ def column_kinds(columns: Sequence[ColumnSchema | str], frame: pd.DataFrame) -> 
 
 
 def data_profile(frame: pd.DataFrame, columns: Sequence[ColumnSchema | str], bins: int) -> dict[str, Any]:
-    """Return the drift profile of ``frame``: quantile bins per numeric column, frequencies otherwise.
+    """Return the drift profile of ``frame``: bins per numeric column, frequencies otherwise.
 
     ``{"numeric": {col: {"edges": [...], "fractions": [...]}}, "categorical": {col: {value: fraction}}}``;
-    a column given by name gets its kind from its dtype; columns absent from ``frame`` are left out.
+    a numeric column with at most ``bins`` distinct values is profiled by value
+    (``{"values": [...], "fractions": [...]}``); columns absent from ``frame`` are left out.
     """
     numeric: dict[str, dict[str, list[float]]] = {}
     categorical: dict[str, dict[str, float]] = {}
@@ -85,8 +103,12 @@ def data_profile(frame: pd.DataFrame, columns: Sequence[ColumnSchema | str], bin
             continue
         if kind == "numeric":
             values = numeric_values(frame[name])
-            edges = quantile_edges(values, bins)
-            numeric[name] = {"edges": edges.tolist(), "fractions": bin_fractions(values, edges).tolist()}
+            distinct, counts = np.unique(values, return_counts=True)
+            if 0 < distinct.size <= bins:
+                numeric[name] = {"values": distinct.tolist(), "fractions": (counts / values.size).tolist()}
+            else:
+                edges = quantile_edges(values, bins)
+                numeric[name] = {"edges": edges.tolist(), "fractions": bin_fractions(values, edges).tolist()}
         else:
             categorical[name] = category_fractions(frame[name], boolean=kind == "boolean")
     return {"numeric": numeric, "categorical": categorical}
@@ -101,7 +123,7 @@ def compare(
 ) -> list[FeatureDrift]:
     """Return the drift of each feature of ``kinds`` present in ``current`` and in ``profile``.
 
-    KS runs on numeric features only when the raw ``reference`` rows are given.
+    KS runs on (binned, not value-profiled) numeric features only when the raw ``reference`` rows are given.
     """
     results = []
     for name, kind in kinds.items():
@@ -109,25 +131,35 @@ def compare(
             continue
         ks_stat: float | None = None
         ks_p: float | None = None
-        if kind == "numeric":
-            entry = profile["numeric"].get(name)
-            if entry is None:
-                continue
+        value: float | None = None
+        unseen: dict[str, float] = {}
+        entry = profile["numeric" if kind == "numeric" else "categorical"].get(name)
+        if entry is None:
+            continue
+        if kind == "numeric" and "values" in entry:
+            values = numeric_values(current[name])
+            expected = {category_key(v): f for v, f in zip(entry["values"], entry["fractions"], strict=True)}
+            actual = category_fractions(pd.Series(values))
+            value, unseen = category_psi(expected, actual), unseen_shares(expected, actual)
+        elif kind == "numeric":
             values = numeric_values(current[name])
             edges = np.asarray(entry["edges"], dtype=float)
-            expected = np.asarray(entry["fractions"], dtype=float)
-            value = psi(expected, bin_fractions(values, edges)) if edges.size else None
+            fractions = np.asarray(entry["fractions"], dtype=float)
+            value = psi(fractions, bin_fractions(values, edges)) if edges.size else None
             if reference is not None and name in reference.columns:
                 ks_stat, ks_p = ks_test(numeric_values(reference[name]), values)
         else:
-            ref_freq = profile["categorical"].get(name)
-            if ref_freq is None:
-                continue
-            cur_freq = category_fractions(current[name], boolean=kind == "boolean")
-            value = category_psi(ref_freq, cur_freq) if ref_freq else None
-        drifted = is_drifted(value, ks_stat, ks_p, limits)
-        results.append(FeatureDrift(name, kind, value, ks_stat, ks_p, drifted))
+            actual = category_fractions(current[name], boolean=kind == "boolean")
+            value = category_psi(entry, actual) if entry else None
+            unseen = unseen_shares(entry, actual)
+        drifted = is_drifted(value, ks_stat, ks_p, limits) or sum(unseen.values()) > limits.max_unseen_share
+        results.append(FeatureDrift(name, kind, value, ks_stat, ks_p, unseen, drifted))
     return results
+
+
+def unseen_shares(expected: dict[str, float], actual: dict[str, float]) -> dict[str, float]:
+    """Return ``{category: share}`` of the current categories the reference never had."""
+    return {key: share for key, share in actual.items() if key not in expected}
 
 
 def is_drifted(
@@ -145,34 +177,54 @@ def is_drifted(
 
 
 def drift_report(
-    features: Sequence[FeatureDrift], limits: DriftConfig, reference: str, source: str, missing: list[str]
+    features: Sequence[FeatureDrift],
+    limits: DriftConfig,
+    reference: str,
+    source: str,
+    missing: list[str],
+    run: str,
+    data_sha256: str,
 ) -> Drift:
-    """Return the ``drift.json`` record."""
+    """Return the ``drift.json`` record: an error when anything was not compared, else passed or failed."""
     drifted = tuple(f.feature for f in features if f.drifted)
+    if missing:
+        status = Status.ERROR
+    else:
+        status = Status.PASSED if len(drifted) <= limits.max_drifted_features else Status.FAILED
     return Drift(
+        run=run,
+        data_sha256=data_sha256,
         reference=reference,
         source="csv" if source == "csv" else "profile",
+        status=status,
         features=tuple(features),
         drifted=drifted,
         missing=tuple(missing),
-        passed=len(drifted) <= limits.max_drifted_features,
+        passed=status is Status.PASSED,
         limits=DriftLimits(
             psi_limit=limits.psi_limit,
             ks_statistic_limit=limits.ks_statistic_limit,
             ks_pvalue_limit=limits.ks_pvalue_limit,
             max_drifted_features=limits.max_drifted_features,
+            max_unseen_share=limits.max_unseen_share,
             bins=limits.bins,
         ),
     )
 
 
 def failure_summary(report: Drift, path: str) -> str:
-    """Return the one-line reason the drift check failed."""
+    """Return the one-line reason the drift check did not pass."""
+    if report.status is Status.ERROR:
+        compared = len(report.features)
+        return (
+            f"drift check could not compare {len(report.missing)} of {compared + len(report.missing)} features "
+            f"({', '.join(report.missing)}): absent from the table or from the reference {report.reference}"
+        )
     drifted = report.drifted
     return (
         f"drift check failed: {len(drifted)} drifted feature(s) ({', '.join(drifted)}), "
-        f"limit {report.limits.max_drifted_features} (psi > {report.limits.psi_limit} or KS beyond "
-        f"its limits; see {path})"
+        f"limit {report.limits.max_drifted_features} (psi > {report.limits.psi_limit}, KS beyond its limits "
+        f"or unseen categories over {report.limits.max_unseen_share:.0%}; see {path})"
     )
 
 

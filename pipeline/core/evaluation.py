@@ -1,4 +1,4 @@
-"""Scoring a model on held-out rows: quality, per-slice metrics, latency and the prediction mix.
+"""Scoring a model on held-out rows: quality, per-slice metrics, the prediction mix, single-row timing.
 
 ``evaluate`` returns the ``metrics.json`` record; ``score_rows`` is the one way a model is
 applied to rows (evaluate, the champion comparison and the report's residuals use it), so
@@ -7,7 +7,6 @@ every step prepares rows exactly as training did.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from model.codec import plain
-from model.records import Latency, Metrics, ModelMetadata
+from model.records import Metrics, ModelMetadata
 from pipeline.config import Config
 from pipeline.core.bootstrap import Predictions
 from pipeline.core.metrics import confusion, per_class, score
@@ -26,14 +25,20 @@ WARMUP_ROWS = 20
 NULL_KEY = "null"
 
 
-def evaluate(estimator: Any, metadata: ModelMetadata, frame: pd.DataFrame, config: Config) -> Metrics:
-    """Return the ``metrics.json`` record for ``estimator`` scored on ``frame`` (rows with a target)."""
+def evaluate(
+    estimator: Any, metadata: ModelMetadata, frame: pd.DataFrame, config: Config, run: str = ""
+) -> Metrics:
+    """Return the ``metrics.json`` record for ``estimator`` scored on ``frame`` (rows with a target).
+
+    Everything in it is a function of the model and the rows: the same inputs give the same record.
+    """
     task = metadata.task
     labels = metadata.label_list
     y_true, predictions, rows = score_rows(estimator, metadata, frame)
     y_pred, proba = predictions.y_pred, predictions.proba
     classifier = task == "classification"
     return Metrics(
+        run=run,
         task=task,
         model_sha256=metadata.model_sha256,
         rows=len(rows),
@@ -42,12 +47,6 @@ def evaluate(estimator: Any, metadata: ModelMetadata, frame: pd.DataFrame, confi
         confusion_matrix=confusion(y_true, y_pred, labels) if classifier else None,
         slices=slice_metrics(rows, y_true, predictions, metadata, config),
         prediction_distribution=prediction_distribution(task, y_pred, labels),
-        latency=measure_latency(
-            estimator,
-            rows[metadata.feature_names],
-            config.gates.latency.samples,
-            config.gates.latency.batch_rows,
-        ),
     )
 
 
@@ -134,28 +133,23 @@ def prediction_distribution(task: str, y_pred: np.ndarray, labels: list[Any]) ->
     }
 
 
-def measure_latency(estimator: Any, X: pd.DataFrame, single_rows: int, batch_rows: int) -> Latency:
-    """Time ``single_rows`` single-row predicts (after a warm-up) and one predict of ``batch_rows`` rows."""
-    rows = [X.iloc[[i % len(X)]] for i in range(WARMUP_ROWS + single_rows)]
+def time_single_rows(estimators: list[Any], X: pd.DataFrame, samples: int) -> list[np.ndarray]:
+    """Return, per estimator, ``samples`` single-row predict times in ms, timed alternately (A, B, A, B).
+
+    Alternating in one process exposes both models to the same machine load, so their ratio is
+    meaningful on a shared runner even when the absolute figures are not. A warm-up comes first.
+    """
+    rows = [X.iloc[[i % len(X)]] for i in range(WARMUP_ROWS + samples)]
     for row in rows[:WARMUP_ROWS]:
-        estimator.predict(row)
-    timings = []
-    for row in rows[WARMUP_ROWS:]:
-        started = time.perf_counter()
-        estimator.predict(row)
-        timings.append((time.perf_counter() - started) * 1000.0)
-    p50, p95 = np.percentile(timings, [50, 95])
-    batch = pd.concat([X] * math.ceil(batch_rows / len(X)), ignore_index=True)
-    started = time.perf_counter()
-    estimator.predict(batch)
-    seconds = max(time.perf_counter() - started, 1e-9)
-    return Latency(
-        single_p50_ms=float(p50),
-        single_p95_ms=float(p95),
-        batch_rows_per_s=float(len(batch) / seconds),
-        single_rows=single_rows,
-        batch_rows=len(batch),
-    )
+        for estimator in estimators:
+            estimator.predict(row)
+    timings = [np.empty(samples) for _ in estimators]
+    for i, row in enumerate(rows[WARMUP_ROWS:]):
+        for timing, estimator in zip(timings, estimators, strict=True):
+            started = time.perf_counter()
+            estimator.predict(row)
+            timing[i] = (time.perf_counter() - started) * 1000.0
+    return timings
 
 
 def _slice_key(value: Any) -> str:

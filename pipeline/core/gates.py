@@ -1,12 +1,15 @@
 """The quality gates as pure rules: plain data in, one :class:`Result` per gate out.
 
 Each gate is data in ``[gates]`` (metric, threshold, requirement); a metric's direction comes
-from the metric table (``pipeline/core/metrics.py``). A required gate that fails decides the
-run (``gate`` exits 1); an advisory one is reported only.
+from the metric table (``pipeline/core/metrics.py``). A gate that could not measure what it
+checks says ``error``; one whose evidence cannot decide says ``inconclusive``; neither is a
+pass. A required gate that does not pass decides the run (``gate`` exits 1); an advisory one is
+reported only. Every message names what was compared.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +26,7 @@ def judged(name: str, ok: bool, required: bool, observed: Any, threshold: Any, m
 
 
 def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
-    """Compare one evaluated metric with its threshold in the configured direction."""
+    """Compare one evaluated metric with its threshold in the metric's direction."""
     name = f"metric:{gate.metric}"
     direction = gate.direction or lookup(gate.metric).direction
     sign = ">=" if direction == "higher" else "<="
@@ -35,85 +38,86 @@ def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
             if gate.metric not in metrics
             else f"{gate.metric} is undefined on the held-out rows"
         )
-        return Result(name, Status.FAILED, gate.required, None, gate.threshold, why)
+        return Result(name, Status.ERROR, gate.required, None, gate.threshold, why)
     ok = value >= gate.threshold if direction == "higher" else value <= gate.threshold
     verdict = "meets" if ok else "misses"
-    return judged(
-        name,
-        ok,
-        gate.required,
-        value,
-        gate.threshold,
-        f"{gate.metric} {value:.4f} {verdict} {sign} {gate.threshold:g}",
-    )
+    message = f"{gate.metric} {value:.4f} {verdict} {sign} {gate.threshold:g} on the held-out rows"
+    return judged(name, ok, gate.required, value, gate.threshold, message)
 
 
-def champion_gate(gate: ChampionGate, comparison: Comparison | None, why_skipped: str = "") -> Result:
-    """Judge the paired comparison with the champion.
+def champion_gate(
+    gate: ChampionGate, comparison: Comparison | None, why_skipped: str = "", excluded: int = 0
+) -> Result:
+    """Judge the paired comparison with the champion (a non-inferiority test at ``tolerance``).
 
-    ``delta`` is the candidate's metric minus the champion's, sign-flipped for metrics where
-    lower is better, so a positive delta always means the candidate is better. The gate fails
-    only when both hold:
+    ``delta`` is the candidate's metric minus the champion's, signed so that positive means the
+    candidate is better; [low, high] is its bootstrap interval. With ``-tolerance`` as the margin:
 
-    * the point delta is worse than ``-tolerance`` (a drop big enough to matter), and
-    * the bootstrap interval of the delta lies wholly below zero (``ci_high < 0``), i.e.
-      the drop is real and not resampling noise.
-
-    A tie (same model, or a drop within the tolerance) therefore passes, and so does a
-    large but noisy drop whose interval still reaches zero; a clear regression fails.
+    * ``low >= -tolerance``: passed, the candidate is at worst a tie, with confidence;
+    * ``high < -tolerance``: failed, the candidate is worse by more than the tolerance;
+    * otherwise the interval is too wide to decide: inconclusive, with an estimate of the rows
+      that would decide. Fewer than ``min_rows`` rows the champion never trained on is
+      inconclusive too; a metric undefined on these rows is an error.
     """
     name = "no_regression"
     threshold = -gate.tolerance
     if comparison is None:
         return Result(name, Status.SKIPPED, gate.required, None, threshold, why_skipped or "no champion")
+    rows = f"{comparison.rows} held-out rows the champion never trained on"
+    rows += f" ({excluded} it trained on left out)" if excluded else ""
+    if comparison.rows < gate.min_rows:
+        message = f"only {rows}; at least {gate.min_rows} are needed to compare (gates.champion.min_rows)"
+        return Result(name, Status.INCONCLUSIVE, gate.required, None, threshold, message)
     delta, low, high = comparison.delta, comparison.ci_low, comparison.ci_high
     metric = comparison.metric
     if delta is None or low is None or high is None:
-        return Result(
-            name,
-            Status.FAILED,
-            gate.required,
-            None,
-            threshold,
-            f"{metric} is undefined on the held-out rows; cannot compare",
-        )
+        message = f"{metric} is undefined on the {rows}; cannot compare"
+        return Result(name, Status.ERROR, gate.required, None, threshold, message)
     cand, champ = comparison.candidate[metric], comparison.champion[metric]
-    pct = f"{comparison.confidence:.0%}"
     detail = (
         f"{metric} candidate {cand:.4f} vs champion {champ:.4f}, delta {delta:+.4f} "
-        f"({pct} CI {low:+.4f} .. {high:+.4f}, tolerance {gate.tolerance:g})"
+        f"({comparison.confidence:.0%} CI {low:+.4f} .. {high:+.4f}, tolerance {gate.tolerance:g}) on {rows}"
     )
-    if delta < threshold and high < 0:
+    if low >= threshold:
+        verdict = "better" if low > 0 else "no worse"
+        return Result(name, Status.PASSED, gate.required, delta, threshold, f"{verdict}: {detail}")
+    if high < threshold:
         return Result(name, Status.FAILED, gate.required, delta, threshold, f"regression: {detail}")
-    if delta < threshold:
-        return Result(name, Status.PASSED, gate.required, delta, threshold, f"drop not significant: {detail}")
-    verdict = "better" if low > 0 else "no worse"
-    return Result(name, Status.PASSED, gate.required, delta, threshold, f"{verdict}: {detail}")
+    needed = rows_to_decide(comparison.rows, delta, low, high, threshold)
+    message = f"cannot decide: the interval spans the tolerance; {detail}; {needed}"
+    return Result(name, Status.INCONCLUSIVE, gate.required, delta, threshold, message)
+
+
+def rows_to_decide(rows: int, delta: float, low: float, high: float, threshold: float) -> str:
+    """Estimate the held-out rows that would shrink the interval (width ~ 1/sqrt(rows)) clear of the margin."""
+    half = (high - low) / 2
+    margin = abs(delta - threshold)
+    if margin < 1e-12:
+        return "the point estimate sits on the tolerance: no number of rows would decide it"
+    return f"about {math.ceil(rows * (half / margin) ** 2)} held-out rows would decide"
 
 
 def latency_gate(gate: LatencyGate, latency: Latency | None) -> Result:
-    """Compare single-row p95 prediction latency with the limit."""
+    """Limit the candidate's single-row p95: as a ratio to the champion's when one was timed, else absolutely."""
     name = "latency_p95"
-    observed = latency.single_p95_ms if latency is not None else None
-    if observed is None:
+    if latency is None:
         return Result(
-            name,
-            Status.SKIPPED,
-            gate.required,
-            None,
-            gate.p95_ms,
-            "metrics.json has no latency.single_p95_ms",
+            name, Status.ERROR, gate.required, None, gate.p95_ms, "single-row latency was not measured"
         )
-    ok = observed <= gate.p95_ms
+    timed = f"{latency.samples} single-row predicts each, timed in this run at {latency.measured_at}"
+    if latency.ratio is not None and latency.champion_p95_ms is not None:
+        ok = latency.ratio <= gate.max_ratio
+        message = (
+            f"candidate p95 {latency.candidate_p95_ms:.3f} ms vs champion {latency.champion_p95_ms:.3f} ms: "
+            f"ratio {latency.ratio:.2f} {'<=' if ok else '>'} {gate.max_ratio:g} (alternately, {timed})"
+        )
+        return judged(name, ok, gate.required, latency.ratio, gate.max_ratio, message)
+    ok = latency.candidate_p95_ms <= gate.p95_ms
     sign = "<=" if ok else ">"
-    return judged(
-        name,
-        ok,
-        gate.required,
-        observed,
-        gate.p95_ms,
-        f"single-row p95 {observed:.2f} ms {sign} {gate.p95_ms:g} ms",
+    message = (
+        f"single-row p95 {latency.candidate_p95_ms:.3f} ms {sign} {gate.p95_ms:g} ms (no champion; {timed})"
     )
+    return judged(name, ok, gate.required, latency.candidate_p95_ms, gate.p95_ms, message)
 
 
 def slice_gate(gate: SliceGate, slices: dict[str, Any] | None) -> Result:
@@ -123,12 +127,13 @@ def slice_gate(gate: SliceGate, slices: dict[str, Any] | None) -> Result:
         return Result(
             name, Status.SKIPPED, gate.required, None, None, "no slice floor configured (gates.slices)"
         )
-    values = slice_values(slices or {}, gate.metric)
+    if not slices:
+        return Result(name, Status.SKIPPED, gate.required, None, gate.min, "no slices.columns to slice by")
+    values = slice_values(slices, gate.metric)
     measured = {key: value for key, value in values.items() if value is not None}
     if not measured:
-        return Result(
-            name, Status.SKIPPED, gate.required, None, gate.min, f"no slice has {gate.metric} evaluated"
-        )
+        message = f"no slice has enough rows to measure {gate.metric} (slices.min_rows)"
+        return Result(name, Status.INCONCLUSIVE, gate.required, None, gate.min, message)
     below = sorted((value, key) for key, value in measured.items() if value < gate.min)
     worst_value, worst_key = min((value, key) for key, value in measured.items())
     if below:
@@ -146,11 +151,7 @@ def slice_values(slices: dict[str, Any], metric: str) -> dict[str, float | None]
     """Return ``{"column=value": metric}`` from the ``slices`` section of ``metrics.json``."""
     found: dict[str, float | None] = {}
     for column, groups in slices.items():
-        if not isinstance(groups, dict):
-            continue
         for value, entry in groups.items():
-            if not isinstance(entry, dict):
-                continue
             if metric in entry:  # slices below slices.min_rows carry "skipped" instead
                 found[f"{column}={value}"] = entry[metric]
     return found
@@ -163,22 +164,21 @@ def collapse_gate(
     name = "class_collapse"
     if not distribution:
         return Result(
-            name, Status.SKIPPED, gate.required, None, None, "metrics.json has no prediction_distribution"
+            name, Status.ERROR, gate.required, None, None, "metrics.json has no prediction_distribution"
         )
     if task == "regression":
         std = distribution.get("std")
         if std is None:
-            return Result(
-                name, Status.SKIPPED, gate.required, None, None, "prediction_distribution has no std"
-            )
+            return Result(name, Status.ERROR, gate.required, None, None, "prediction_distribution has no std")
         floor = COLLAPSE_STD * max(1.0, abs(float(distribution.get("mean") or 0.0)))
         ok = std > floor
-        message = f"prediction std {std:.4g}" + ("" if ok else ": the model predicts a constant")
+        message = f"prediction std {std:.4g} on the held-out rows" + (
+            "" if ok else ": the model predicts a constant"
+        )
         return judged(name, ok, gate.required, std, floor, message)
-    fractions = class_fractions(distribution)
-    shares = {str(label): float(fractions.get(str(label), 0.0)) for label in labels}
+    shares = {str(label): float(class_fractions(distribution).get(str(label), 0.0)) for label in labels}
     if not shares:
-        return Result(name, Status.SKIPPED, gate.required, None, None, "model metadata lists no labels")
+        return Result(name, Status.ERROR, gate.required, None, None, "model metadata lists no labels")
     low_label = min(shares, key=lambda label: shares[label])
     low = shares[low_label]
     rare = [label for label, share in shares.items() if share < gate.min_class_fraction]
@@ -201,27 +201,35 @@ def class_fractions(distribution: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def drift_gate(gate: DriftGate, drift: Drift | None, why_skipped: str = "") -> Result:
-    """Fail when the drift check (``drift.json``) did not pass."""
+def drift_gate(gate: DriftGate, drift: Drift | None, why_not: str = "", configured: bool = False) -> Result:
+    """Pass only when the drift check (``drift.json``) compared every feature and found them within limits.
+
+    Without a drift.json the gate is skipped when no reference is configured, an error otherwise.
+    """
     name = "drift"
     if drift is None:
-        return Result(name, Status.SKIPPED, gate.required, None, None, why_skipped or "no drift.json")
+        status = Status.ERROR if configured else Status.SKIPPED
+        return Result(name, status, gate.required, None, None, why_not or "no drift.json")
+    compared = len(drift.features)
+    if drift.status is Status.ERROR:
+        message = f"{len(drift.missing)} feature(s) not compared: {', '.join(drift.missing)} (against {drift.reference})"
+        return Result(name, Status.ERROR, gate.required, compared, None, message)
     drifted = list(drift.drifted)
     limit = drift.limits.max_drifted_features
     if not drift.passed:
         listed = ", ".join(drifted[:8]) or "see drift.json"
-        message = f"{len(drifted)} drifted feature(s) beyond the limits: {listed}"
+        message = f"{len(drifted)} of {compared} features drifted beyond the limits: {listed}"
         return Result(name, Status.FAILED, gate.required, len(drifted), limit, message)
-    message = f"{len(drifted)} drifted feature(s), within the limits"
+    message = f"{len(drifted)} of {compared} features drifted against {drift.reference}, within the limits"
     return Result(name, Status.PASSED, gate.required, len(drifted), limit, message)
 
 
 def summary(results: Sequence[Result]) -> str:
-    """Return a one-line verdict naming the failed gates."""
+    """Return a one-line verdict naming the gates that decided it."""
     blocking = [r for r in results if r.blocking]
-    advisory = [r for r in results if r.status is Status.FAILED and not r.required]
+    advisory = [r for r in results if r.status.decides_against and not r.required]
     if blocking:
-        named = "; ".join(f"{r.name} ({r.message})" for r in blocking)
-        return f"{len(blocking)} required gate(s) failed: {named}"
-    note = f" ({len(advisory)} advisory failed: {', '.join(r.name for r in advisory)})" if advisory else ""
+        named = "; ".join(f"{r.name} {r.status} ({r.message})" for r in blocking)
+        return f"{len(blocking)} required gate(s) did not pass: {named}"
+    note = f" ({len(advisory)} advisory did not: {', '.join(r.name for r in advisory)})" if advisory else ""
     return f"all required gates passed{note}"

@@ -21,12 +21,13 @@ import pandas as pd
 
 from model.codec import plain
 from pipeline.core.duplicates import duplicate_rows
-from pipeline.core.values import category_key
+from pipeline.core.values import boolean_key, category_key
 from pipeline.errors import DataError
 
 MAX_CLASSES = 20  # an integer target with at most this many values is guessed to be classification
 DEFAULT_MIN_ROWS = 50
 DEFAULT_MAX_DUPLICATE_FRACTION = 0.05
+POSITIVE_WORDS = frozenset({"1", "true", "yes", "y", "t", "positive", "pos"})
 _ID_NAME = re.compile(r"(^|[_\-\s.])[Ii][Dd]$|[a-z](ID|Id)$")  # id, user_id, customerID, userId
 
 
@@ -40,10 +41,19 @@ class InferOptions:
     max_categories: int = 20
 
 
+@dataclass(frozen=True)
+class Inferred:
+    """The inferred ``[data]`` and ``[schema]`` tables (plain dicts), and what was guessed and why."""
+
+    data: dict[str, Any]
+    schema: dict[str, Any]
+    notes: tuple[str, ...]
+
+
 def infer_sections(
     frame: pd.DataFrame, path: str, target: str, options: InferOptions | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the ``[data]`` and ``[schema]`` tables (plain dicts) inferred from ``frame``."""
+) -> Inferred:
+    """Return the ``[data]`` and ``[schema]`` tables inferred from ``frame``, with notes on the guesses."""
     options = options or InferOptions()
     task, fmt, margin, max_categories = options.task, options.fmt, options.margin, options.max_categories
     if target not in frame.columns:
@@ -52,7 +62,10 @@ def infer_sections(
     values = frame[target].dropna()
     if values.empty:
         raise DataError(f"target column '{target}' is null in all {len(frame)} rows")
-    task = task or guess_task(values)
+    notes: list[str] = []
+    if task is None:
+        task = guess_task(values)
+        notes.append(f"task: {task} (guessed from target '{target}'; pass --task to choose)")
     ids = [str(c) for c in frame.columns if c != target and is_id_like(str(c), frame[c])]
     data: dict[str, Any] = {"path": path, "target": target, "task": task}
     if fmt is not None:
@@ -67,7 +80,10 @@ def infer_sections(
                 f"target '{target}' has a single class {labels[0]!r}; classification needs at least two"
             )
         if len(labels) == 2:
-            data["positive_label"] = positive_label(labels)
+            data["positive_label"], why = positive_label(labels, values)
+            notes.append(
+                f"positive label: {data['positive_label']!r} ({why}; set data.positive_label to change it)"
+            )
         smallest = float(values.value_counts(normalize=True).min())
         schema["min_class_fraction"] = min(0.05, _floor(smallest / 2, 3))
         schema["labels"] = labels
@@ -78,13 +94,16 @@ def infer_sections(
         if str(name) in ids:
             spec: dict[str, Any] = {"type": "categorical"}
         elif name == target and task == "classification":
-            spec = {"type": column_type(series)}
+            spec = {"type": "numeric" if pd.api.types.is_numeric_dtype(series) else "categorical"}
         else:
             spec = column_spec(series, margin, max_categories)
         spec.update(null_spec(series))
         columns[str(name)] = spec
     schema["columns"] = columns
-    return data, schema
+    flags = [n for n, spec in columns.items() if spec["type"] == "boolean" and n != target]
+    if flags:
+        notes.append(f"boolean (two values spelled as yes/no, true/false or 1/0): {', '.join(flags)}")
+    return Inferred(data, schema, tuple(notes))
 
 
 def guess_task(target: pd.Series) -> str:
@@ -111,12 +130,17 @@ def class_labels(target: pd.Series, name: str) -> list[Any]:
     return sorted(set(labels), key=lambda v: (not isinstance(v, bool | int), v))
 
 
-def positive_label(labels: list[Any]) -> Any:
-    """Return the label that most likely means "yes" (1, true, yes, ...), else the last one."""
+def positive_label(labels: list[Any], values: pd.Series) -> tuple[Any, str]:
+    """Return the label that most likely means "yes" (1, true, yes, ...), else the rarer class; and why."""
     for label in labels:
-        if str(label).strip().lower() in {"1", "true", "yes", "y", "t", "positive", "pos"}:
-            return label
-    return labels[-1]
+        if str(label).strip().lower() in POSITIVE_WORDS:
+            return label, "it reads as yes/1/true"
+    shares = {label: float((values.map(category_key) == category_key(label)).mean()) for label in labels}
+    rarest = min(labels, key=lambda label: (shares[label], -labels.index(label)))
+    return (
+        rarest,
+        f"no label reads as yes/1/true; the rarer class ({shares[rarest]:.1%} of rows), as positives usually are",
+    )
 
 
 def is_id_like(name: str, values: pd.Series) -> bool:
@@ -135,14 +159,18 @@ def is_id_like(name: str, values: pd.Series) -> bool:
 
 
 def column_type(values: pd.Series) -> str:
-    """Return ``boolean``, ``numeric`` or ``categorical`` from a column's values."""
+    """Return ``boolean``, ``numeric`` or ``categorical`` from a column's values.
+
+    Two distinct values that read as a yes and a no (``1``/``0``, ``yes``/``no``, ``True``/``False``,
+    ``Y``/``N``, ...) are boolean, so a 0/1 flag is checked and profiled as one.
+    """
     if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    distinct = values.dropna().unique()
+    if len(distinct) == 2 and {boolean_key(v) for v in distinct} == {"true", "false"}:
         return "boolean"
     if pd.api.types.is_numeric_dtype(values):
         return "numeric"
-    known = values.dropna()
-    if len(known) and all(isinstance(v, bool | np.bool_) for v in known.unique()):
-        return "boolean"
     return "categorical"
 
 

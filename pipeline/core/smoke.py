@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -51,13 +51,15 @@ def compare(
     return ""
 
 
-def batch_bodies(features: pd.DataFrame, max_batch: int, max_body: int) -> Iterator[tuple[int, int, bytes]]:
+def batch_bodies(
+    features: pd.DataFrame, max_batch: int, max_body: int, booleans: Collection[str] = ()
+) -> Iterator[tuple[int, int, bytes]]:
     """Yield ``(start, stop, json_body)`` batches of at most ``max_batch`` rows and ``max_body`` bytes."""
     start = 0
     size = max(1, max_batch)
     while start < len(features):
         stop = min(start + size, len(features))
-        body = json.dumps({"records": to_records(features.iloc[start:stop])}).encode()
+        body = json.dumps({"records": to_records(features.iloc[start:stop], booleans)}).encode()
         if max_body and len(body) > max_body and stop - start > 1:
             size = max(1, (stop - start) // 2)
             continue
@@ -65,17 +67,22 @@ def batch_bodies(features: pd.DataFrame, max_batch: int, max_body: int) -> Itera
         start = stop
 
 
-def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return rows as JSON-ready dicts: Python scalars, missing values as None."""
-    columns = {name: [_json_value(v) for v in frame[name].tolist()] for name in frame.columns}
+def to_records(frame: pd.DataFrame, booleans: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Return rows as JSON-ready dicts: Python scalars, missing values as None, ``booleans`` as true/false.
+
+    A boolean feature may be stored as 0/1 (as a table read gives it); the API takes JSON booleans.
+    """
+    columns = {
+        name: [_json_value(v, name in booleans) for v in frame[name].tolist()] for name in frame.columns
+    }
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, boolean: bool = False) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
-    return plain(value)
+    return bool(value) if boolean else plain(value)
 
 
 def short(value: Any, limit: int = 200) -> str:

@@ -45,9 +45,17 @@ CHECKS = (
 
 
 def validate_frame(
-    frame: pd.DataFrame, config: Config, timings: dict[str, float] | None = None
+    frame: pd.DataFrame,
+    config: Config,
+    *,
+    run: str = "",
+    data_sha256: str = "",
+    timings: dict[str, float] | None = None,
 ) -> Validation:
-    """Run every check on ``frame`` and return the report; ``timings`` (when given) gets seconds per phase."""
+    """Run every check on ``frame`` and return the report; ``timings`` (when given) gets seconds per phase.
+
+    ``run`` and ``data_sha256`` name the run and the file the table came from, for the record.
+    """
     timings = timings if timings is not None else {}
     checked: dict[str, int | None] = {}
     failures: list[Failure] = []
@@ -101,6 +109,8 @@ def validate_frame(
         CheckSummary(name, scope, counts[name], counts[name] == 0) for name, scope in ordered.items()
     )
     return Validation(
+        run=run,
+        data_sha256=data_sha256,
         passed=not failures,
         rows=len(frame),
         columns=frame.shape[1],
@@ -246,9 +256,10 @@ def check_duplicates(frame: pd.DataFrame, limit: float) -> list[Failure]:
     return [Failure("duplicates", None, message, repeated / rows, limit)]
 
 
-def failure_summary(report: Validation, path: str) -> str:
-    """Return the one error line: the first failure, how many more, and where the report is."""
+def failure_summary(report: Validation, path: str | None) -> str:
+    """Return the one error line: the first failure, how many more, and where the report is (if written)."""
     first = report.failures[0].message
     more = len(report.failures) - 1
-    tail = f"and {more} more failure{'s' if more > 1 else ''}; see {path}" if more else f"see {path}"
-    return f"validation failed: {first} ({tail})"
+    parts = [f"and {more} more failure{'s' if more > 1 else ''}"] if more else []
+    parts += [f"see {path}"] if path else []
+    return f"validation failed: {first}" + (f" ({'; '.join(parts)})" if parts else "")

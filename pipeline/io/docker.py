@@ -131,3 +131,19 @@ def default_base_image(dockerfile: Path) -> str:
         if line.startswith("ARG BASE_IMAGE="):
             return line.split("=", 1)[1].strip()
     raise PipelineError(f"{dockerfile}: no `ARG BASE_IMAGE=` default line")
+
+
+def pull_error(image: str) -> str | None:
+    """Return None when the engine has ``image`` or can pull it, else the pull's last error line."""
+    if (
+        subprocess.run([docker_bin(), "image", "inspect", image], capture_output=True, check=False).returncode
+        == 0
+    ):
+        return None
+    done = subprocess.run(
+        [docker_bin(), "pull", "--quiet", image], capture_output=True, text=True, check=False
+    )
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr or done.stdout or "").strip().splitlines()
+    return lines[-1] if lines else f"docker pull exited {done.returncode}"

@@ -24,9 +24,21 @@ def table_format(path: Path, declared: str | None = None) -> str:
 
 def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Load a table, raising :class:`DataError` naming the file and the problem."""
-    import pandas as pd
-
     path = Path(path)
+    frame = _read(path, _sniff(path, fmt), header_only=False)
+    if frame.empty:
+        raise DataError(f"{path}: header only, no data rows")
+    return frame
+
+
+def read_columns(path: str | Path, fmt: str | None = None) -> list[str]:
+    """Return a table's column names, reading only its header (same errors as :func:`read_table`)."""
+    path = Path(path)
+    return [str(c) for c in _read(path, _sniff(path, fmt), header_only=True).columns]
+
+
+def _sniff(path: Path, fmt: str | None) -> str:
+    """Return the table's format after checking the file's first bytes look like it."""
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     with path.open("rb") as handle:
@@ -37,28 +49,38 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     if kind == "parquet":
         if not head.startswith(_PARQUET_MAGIC):
             raise DataError(f"{path}: not a Parquet file (missing PAR1 magic bytes)")
+        return kind
+    if b"\x00" in head:
+        raise DataError(f"{path}: binary content, expected a UTF-8 CSV text file")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte char cut at the sniff boundary is fine
+            raise DataError(f"{path}: not UTF-8 text at byte {exc.start}, expected a CSV file") from None
+    return kind
+
+
+def _read(path: Path, kind: str, header_only: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    if kind == "parquet":
         try:
+            if header_only:
+                import pyarrow.parquet as pq
+
+                return pd.DataFrame(columns=pq.read_schema(path).names)
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several unrelated types
             raise DataError(f"{path}: unreadable Parquet file ({exc})") from None
     else:
-        if b"\x00" in head:
-            raise DataError(f"{path}: binary content, expected a UTF-8 CSV text file")
         try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # a multi-byte char cut at the sniff boundary is fine
-                raise DataError(f"{path}: not UTF-8 text at byte {exc.start}, expected a CSV file") from None
-        try:
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, nrows=0 if header_only else None)
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: file is empty, expected a header row and data rows") from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise DataError(f"{path}: unreadable CSV ({first_line(exc)})") from None
     if frame.shape[1] == 0:
         raise DataError(f"{path}: no columns found, expected a header row")
-    if frame.empty:
-        raise DataError(f"{path}: header only, no data rows")
     return frame
 
 

@@ -1,15 +1,16 @@
 """The markdown report (``report.md``) for a GitHub job summary or a PR comment, from typed records.
 
-Sections: headline (the verdict and what decided it), candidate model, metrics against the
-champion, gates, validation, drift, latency, slices, prediction distribution, the plot, and
-what was not produced. ``pipeline/commands/report.py`` loads the records and writes the file.
+Sections: headline (the verdict over every step that ran, and what decided it), candidate
+model, metrics against the champion, gates, validation, drift, serving image and smoke test,
+latency, slices, prediction distribution, the plot, what was not produced, and what was not
+shown because it belongs to another model or run. ``pipeline/commands/report.py`` loads the records and writes the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.records import Drift, Gates, Metrics, ModelMetadata, Status, Validation
+from model.records import Drift, Gates, Image, Metrics, ModelMetadata, Run, Smoke, Status, Validation
 from pipeline.config import SliceGate
 from pipeline.core.gates import class_fractions
 from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
@@ -21,49 +22,89 @@ MAX_LISTED = 10
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """Everything the report shows; a record is None when its step did not produce it."""
+    """Everything the report shows; a record is None when its step did not produce it (or not for this model).
+
+    ``run`` is the host run this report belongs to (its steps and how they ended), when there is one.
+    """
 
     gates: Gates | None
     metrics: Metrics | None
     validation: Validation | None
     drift: Drift | None
     metadata: ModelMetadata | None
+    run: Run | None = None
+    image: Image | None = None
+    smoke: Smoke | None = None
     description: str = ""
     slice_gate: SliceGate = field(default_factory=SliceGate)
     plot: str = ""
     missing: tuple[str, ...] = ()  # "`file` (step that writes it)"
+    stale: tuple[str, ...] = ()  # files of an earlier model or run, not shown
 
 
 def build_report(inputs: ReportInputs, task: str) -> str:
     """Return the markdown report."""
     sections = [
-        headline(inputs.gates),
+        headline(inputs),
         model_section(inputs.metadata, inputs.description),
         champion_section(task, inputs.gates, inputs.metrics),
         gate_section(inputs.gates),
         validation_section(inputs.validation),
         drift_section(inputs.drift),
-        latency_section(inputs.metrics),
+        serving_section(inputs.image, inputs.smoke),
+        latency_section(inputs.gates, inputs.run),
         slice_section(task, inputs.metrics, inputs.slice_gate),
         class_section(inputs.metrics),
         "## Plot\n\n" + inputs.plot,
     ]
     if inputs.missing:
         sections.append("## Not produced\n\n" + "\n".join(f"- {item}" for item in inputs.missing))
+    if inputs.stale:
+        lines = "\n".join(f"- {item}" for item in inputs.stale)
+        sections.append(f"## Not shown: results of another model or run\n\n{lines}")
     return "\n\n".join(s.rstrip() for s in sections if s) + "\n"
 
 
-def headline(gates: Gates | None) -> str:
-    """Return the title line and the sentence that says what decided it."""
+def headline(inputs: ReportInputs) -> str:
+    """Return the verdict over every step that ran, and the line that says what decided it."""
+    failed = next((s for s in inputs.run.steps if s.status == "failed"), None) if inputs.run else None
+    if failed is not None:
+        line = f"Step **{failed.name}** failed (exit {failed.code}): {failed.note or 'see its log'}"
+        return f"# Model report: FAILED\n\n{line}\n\n{steps_line(inputs.run)}".rstrip()
+    problems = []
+    if inputs.validation is not None and not inputs.validation.passed:
+        problems.append(f"validation failed ({len(inputs.validation.failures)} failure(s))")
+    gates = inputs.gates
+    if gates is not None and not gates.passed:
+        blocking = [f"{g.name} {g.status}" for g in gates.gates if g.blocking]
+        problems.append(f"required gate(s) did not pass: **{', '.join(blocking) or 'unknown'}**")
+    if inputs.smoke is not None and not inputs.smoke.passed:
+        bad = [c.name for c in inputs.smoke.checks if c.status is not Status.PASSED]
+        problems.append(f"the smoke test of the serving image failed ({', '.join(bad)})")
+    tail = f"\n\n{steps_line(inputs.run)}" if inputs.run else ""
+    if problems:
+        return f"# Model report: FAILED\n\n{'; '.join(problems).capitalize()}.{tail}"
     if gates is None:
-        return "# Model report: gates not run\n\nNo `gates.json`: the pipeline stopped before the gate step."
-    failed = [g for g in gates.gates if g.status is Status.FAILED]
-    blocking = [g.name for g in failed if g.required]
-    advisory = [g.name for g in failed if not g.required]
-    tail = f" Advisory gate(s) failed: {', '.join(advisory)}." if advisory else ""
-    if gates.passed:
-        return f"# Model report: PASSED\n\nAll required gates passed.{tail}"
-    return f"# Model report: FAILED\n\nRequired gate(s) failed: **{', '.join(blocking) or 'unknown'}**.{tail}"
+        note = "No `gates.json` for this model: the pipeline stopped before the gate step."
+        return f"# Model report: gates not run\n\n{note}{tail}"
+    advisory = [g.name for g in gates.gates if g.status.decides_against and not g.required]
+    parts = ["All required gates passed"]
+    parts += ["validation passed"] if inputs.validation is not None else []
+    parts += [f"image {inputs.image.tag} built"] if inputs.image is not None else []
+    parts += ["smoke test passed"] if inputs.smoke is not None else []
+    note = f" Advisory gate(s) did not pass: {', '.join(advisory)}." if advisory else ""
+    return f"# Model report: PASSED\n\n{', '.join(parts)}.{note}{tail}"
+
+
+def steps_line(run: Run | None) -> str:
+    """Return how each step of the run ended, on one line."""
+    if run is None:
+        return ""
+    words = [
+        f"{s.name} {s.status}" + (f" ({s.note})" if s.status == "skipped" and s.note else "")
+        for s in run.steps
+    ]
+    return f"Run `{run.run}`: " + ", ".join(words) + "."
 
 
 def model_section(metadata: ModelMetadata | None, description: str) -> str:
@@ -107,8 +148,9 @@ def champion_section(task: str, gates: Gates | None, metrics: Metrics | None) ->
         return "\n".join(lines)
     who = f"version {champion.version}" if champion.version is not None else f"`{champion.path}`"
     lines += [
-        f"Champion {who} (model sha256 {champion.model_sha256[:12]}) re-scored on the same "
-        f"{champion.rows} held-out rows as the candidate.",
+        f"Champion {who} (model sha256 {champion.model_sha256[:12]}) and candidate scored on the "
+        f"{champion.rows} held-out rows the champion never trained on"
+        + (f" ({champion.excluded} it trained on were left out)." if champion.excluded else "."),
         "",
     ]
     rows = []
@@ -173,8 +215,13 @@ def drift_section(drift: Drift | None) -> str:
     if drift is None:
         return ""
     drifted = list(drift.drifted)
-    head = f"Drift {'within limits' if drift.passed else 'BEYOND LIMITS'} against `{drift.reference}`"
-    head += f": {len(drifted)} drifted feature(s)" + (f" ({', '.join(drifted)})" if drifted else "") + "."
+    verdict = {Status.PASSED: "within limits", Status.FAILED: "BEYOND LIMITS"}.get(
+        drift.status, "NOT MEASURED"
+    )
+    head = f"Drift {verdict} against `{drift.reference}` (run `{drift.run}`): {len(drifted)} of "
+    head += f"{len(drift.features)} features drifted" + (f" ({', '.join(drifted)})" if drifted else "") + "."
+    if drift.missing:
+        head += f" Not compared (absent from a side): {', '.join(drift.missing)}."
     lines = ["## Drift", "", head]
     features = sorted(drift.features, key=lambda f: -(f.psi or 0.0))[:TOP_DRIFT]
     if features:
@@ -187,19 +234,42 @@ def drift_section(drift: Drift | None) -> str:
     return "\n".join(lines)
 
 
-def latency_section(metrics: Metrics | None) -> str:
-    """Return the in-process latency figures."""
-    if metrics is None:
+def serving_section(image: Image | None, smoke: Smoke | None) -> str:
+    """Return the serving image and its smoke test, when they ran for this model."""
+    if image is None and smoke is None:
         return ""
-    latency = metrics.latency
-    rows = [
-        ("batch rows", fmt(latency.batch_rows)),
-        ("batch rows per s", fmt(latency.batch_rows_per_s)),
-        ("single p50 ms", fmt(latency.single_p50_ms)),
-        ("single p95 ms", fmt(latency.single_p95_ms)),
-        ("single rows", fmt(latency.single_rows)),
+    lines = ["## Serving image", ""]
+    if image is not None:
+        lines.append(
+            f"Built `{image.tag}` ({image.size_bytes / 1e6:.0f} MB on `{image.base_image}`) in run `{image.run}`."
+        )
+    if smoke is not None:
+        rows = [(c.name, str(c.status), c.message) for c in smoke.checks]
+        lines += ["", f"Smoke test against {smoke.url}: {'passed' if smoke.passed else 'FAILED'}.", ""]
+        lines += markdown_table(("check", "status", "message"), rows)
+    return "\n".join(lines)
+
+
+def latency_section(gates: Gates | None, run: Run | None) -> str:
+    """Return the single-row latency the gate step timed, and when (a cached figure says so)."""
+    latency = gates.latency if gates is not None else None
+    if gates is None or latency is None:
+        return ""
+    rows = [("candidate", fmt(latency.candidate_p50_ms), fmt(latency.candidate_p95_ms))]
+    if latency.champion_p95_ms is not None:
+        rows.append(("champion", fmt(latency.champion_p50_ms), fmt(latency.champion_p95_ms)))
+    step = run.step("gate") if run is not None else None
+    when = f"timed in run `{gates.run}` at {latency.measured_at}"
+    if step is not None and step.status == "cached":
+        when = f"restored from the step cache: {when}, not in this run"
+    ratio = f"; p95 ratio {latency.ratio:.2f}" if latency.ratio is not None else ""
+    lines = [
+        "## Latency (in-process, single row)",
+        "",
+        f"{latency.samples} predicts per model, {when}{ratio}.",
+        "",
     ]
-    return "\n".join(["## Latency (in-process)", "", *markdown_table(("measure", "value"), rows)])
+    return "\n".join(lines + markdown_table(("model", "p50 ms", "p95 ms"), rows))
 
 
 def slice_section(task: str, metrics: Metrics | None, gate: SliceGate) -> str:

@@ -1,10 +1,11 @@
-"""TOML text for config sections: values, keys, and the inferred [data] + [schema] block."""
+"""TOML text for config sections: values, keys, the inferred [data] + [schema] block, a whole commented config."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -21,6 +22,21 @@ def schema_toml(data: dict[str, Any], schema: dict[str, Any], header: list[str])
         lines += ["", f"[schema.columns.{toml_key(name)}]"]
         lines += [f"{key} = {toml_value(value)}" for key, value in spec.items()]
     return "\n".join(lines) + "\n"
+
+
+def config_toml(sections: Sequence[Any]) -> str:
+    """Return a commented config from sections with ``keys``, ``comment``, ``values`` and ``array``.
+
+    A section with no keys holds top-level keys; an ``array`` one is an entry of an array of tables.
+    """
+    lines: list[str] = []
+    for section in sections:
+        lines += ["", *(f"# {line}" for line in section.comment.splitlines())] if section.comment else [""]
+        if section.keys:
+            name = ".".join(toml_key(key) for key in section.keys)
+            lines.append(f"[[{name}]]" if section.array else f"[{name}]")
+        lines += [f"{toml_key(key)} = {toml_value(value)}" for key, value in section.values.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def toml_value(value: Any) -> str:

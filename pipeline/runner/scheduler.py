@@ -1,27 +1,34 @@
 """The host runner: the DAG of ``pipeline/dag.py`` on this machine, steps as subprocesses.
 
-Steps start once their needs have ended; independent ones (lint, test, validate) run
-concurrently. A status line per step shows its time; the run stops at the first failure with
-that step's exit code (steps marked ``always``, the report, still run). A step whose inputs are
-unchanged is restored from the step cache and says ``cached``. Image steps run only where a
-Docker engine answers; a step marked ``service`` runs against the built image, started here on
-a loopback port.
+A run has an id (``$ML_CICD_RUN`` in every step's environment, so each result names it) and
+first removes what its steps write from ``--out``, so nothing from an earlier run survives to
+be shown as current; ``run.json`` records how each step ended, for the report. Steps start once
+their needs have ended; independent ones (lint, test, validate) run concurrently. A status line
+per step shows its time; the run stops at the first failure with that step's exit code (steps
+marked ``always``, the report, still run). A step whose inputs are unchanged is restored from
+the step cache and says ``cached``. Image steps run only where a Docker engine answers; a step
+marked ``service`` runs against the built image, started here on a loopback port.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from model.codec import write_record
+from model.records import Run, StepOutcome, StepStatus
 from pipeline.config import Config
 from pipeline.dag import Step, steps
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
+from pipeline.io.run import RUN_ENV, new_run_id
 from pipeline.runner.cache import StepCache
 
 LOG_TAIL = 25
@@ -32,7 +39,7 @@ POLL_SECONDS = 0.02
 class Outcome:
     """How a step ended."""
 
-    status: str  # ok, cached, failed, skipped
+    status: StepStatus
     code: int = 0
     seconds: float = 0.0
     note: str = ""
@@ -63,14 +70,22 @@ class Runner:
         use_cache: bool,
         skip: set[str],
         engine: bool,
+        no_engine: str = "no container engine",
+        run: str | None = None,
     ) -> None:
-        """Run against ``out`` with the step cache in ``cache_dir``; ``engine``: a Docker engine answers."""
+        """Run against ``out`` with the step cache in ``cache_dir``.
+
+        ``engine``: image steps run; otherwise they are skipped, saying ``no_engine``.
+        """
         self.config_path = config_path
         self.out = out
         self.cache = StepCache(cache_dir, config, config_path, out)
         self.use_cache = use_cache
         self.skip = skip
         self.engine = engine
+        self.no_engine = no_engine
+        self.run = run or new_run_id()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.outcomes: dict[str, Outcome] = {}
         self.service: str | None = None
 
@@ -78,6 +93,10 @@ class Runner:
         """Run ``table`` to completion or to the first failure; return the exit code."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / outdir.LOGS).mkdir(exist_ok=True)
+        for step in table:
+            if step.name not in self.skip:
+                self._clear(step)
+        self._record()
         started = time.perf_counter()
         pending = list(table)
         running: list[Running] = []
@@ -137,6 +156,9 @@ class Runner:
             return None
         commands = list(self._service_commands(step) if step.service else step.commands)
         print(f"  ...    {step.name}", file=sys.stderr, flush=True)
+        self.outcomes[step.name] = Outcome("running")
+        self._record()
+        del self.outcomes[step.name]
         job = Running(step, commands, self.out / outdir.LOGS / f"{step.name}.log", key=key)
         job.log.write_bytes(b"")
         self._launch_next(job)
@@ -148,7 +170,9 @@ class Runner:
             log.write(("$ " + " ".join(argv) + "\n").encode())
         handle = job.log.open("ab")
         try:
-            job.process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=_child_env())
+            job.process = subprocess.Popen(
+                argv, stdout=handle, stderr=subprocess.STDOUT, env=_child_env(self.run)
+            )
         except FileNotFoundError:
             job.process = None
             with job.log.open("ab") as log:
@@ -165,7 +189,7 @@ class Runner:
         if code is None:
             return None
         if code != 0:
-            return Outcome("failed", code=code, seconds=seconds, log=job.log)
+            return Outcome("failed", code=code, seconds=seconds, note=_error_line(job.log), log=job.log)
         if job.commands:
             self._launch_next(job)
             return None
@@ -173,9 +197,10 @@ class Runner:
 
     def _finish(self, step: Step, outcome: Outcome) -> None:
         self.outcomes[step.name] = outcome
+        self._record()
         label = {"ok": "ok", "cached": "cached", "failed": "FAILED", "skipped": "skip"}[outcome.status]
         timing = f"{outcome.seconds:6.1f}s" if outcome.status in {"ok", "failed"} else "       "
-        note = f"  ({outcome.note})" if outcome.note else ""
+        note = f"  ({outcome.note})" if outcome.note and outcome.status == "skipped" else ""
         code = f"  exit {outcome.code}" if outcome.status == "failed" else ""
         print(f"  {label:<6} {step.name:<12}{timing}{code}{note}", file=sys.stderr, flush=True)
         if outcome.status == "failed" and outcome.log is not None:
@@ -187,13 +212,30 @@ class Runner:
         if step.name in self.skip:
             return "--skip"
         if step.image and not self.engine:
-            return "no container engine"
+            return self.no_engine
         failed = [need for need in step.needs if self.outcomes[need].status == "failed"]
         if failed and not step.always:
             return f"{', '.join(failed)} failed"
         if step.image and any(self.outcomes[n].status == "skipped" for n in step.needs):
             return "image not built"
         return ""
+
+    def _clear(self, step: Step) -> None:
+        """Remove what ``step`` writes from the out directory (before the run, so nothing stale is left)."""
+        for name in step.writes:
+            target = self.out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+
+    def _record(self) -> None:
+        """Write ``run.json``: this run's id and how each step has ended so far."""
+        steps = tuple(
+            StepOutcome(name, o.status, o.code, round(o.seconds, 3), o.note)
+            for name, o in self.outcomes.items()
+        )
+        write_record(self.out / Run.FILE, Run(self.run, self.started_at, steps))
 
     def _service_commands(self, step: Step) -> tuple[tuple[str, ...], ...]:
         """Start the built image on a loopback port; return ``step``'s commands pointed at it."""
@@ -216,8 +258,16 @@ def _resolve(argv: tuple[str, ...]) -> list[str]:
     return [sys.executable, *argv[1:]] if argv[0] == "python" else list(argv)
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(run: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env[RUN_ENV] = run
     return env
+
+
+def _error_line(log: Path) -> str:
+    """Return the failing command's one-line reason: its last ``error:`` line, else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no output"])[-1].removeprefix("error: ")

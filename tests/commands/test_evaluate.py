@@ -14,13 +14,12 @@ from sklearn.datasets import load_diabetes
 from pipeline.cli import main
 from pipeline.core.metrics import metric_names
 from pipeline.core.synth import churn_frame
-from tests.conftest import Project, default_config_dict, dump_toml
+from tests.conftest import Project, default_config_dict, dump_toml, metadata_json
 
 CLASSIFICATION = metric_names("classification")
 REGRESSION = metric_names("regression")
 
 MakeProject = Callable[..., Project]
-LATENCY_KEYS = {"single_p50_ms", "single_p95_ms", "batch_rows_per_s", "single_rows", "batch_rows"}
 
 
 def train_and_evaluate(project: Project, *evaluate_args: str) -> dict[str, Any]:
@@ -39,23 +38,24 @@ def test_binary_metrics_cover_overall_classes_slices_latency_and_distribution(
     # when
     metrics = train_and_evaluate(project)
 
-    # then
-    assert metrics["task"] == "classification" and metrics["rows"] == 150
+    # then: every held-out row is scored
+    held_out = metadata_json(project.out / "model")["holdout_rows"]
+    assert metrics["task"] == "classification" and metrics["rows"] == held_out
     assert set(metrics["overall"]) == set(CLASSIFICATION)
     assert all(v is not None for v in metrics["overall"].values()), f"undefined metric: {metrics['overall']}"
     assert set(metrics["per_class"]) == {"0", "1"}
-    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 150
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == held_out
     assert set(metrics["slices"]) == {"contract", "region"}
     for column, groups in metrics["slices"].items():
-        assert sum(g["rows"] for g in groups.values()) == 150, f"slices of {column} do not cover every row"
+        assert sum(g["rows"] for g in groups.values()) == held_out, (
+            f"slices of {column} do not cover every row"
+        )
         for value, group in groups.items():
             if group["rows"] < 40:
                 assert "skipped" in group and "accuracy" not in group, f"{column}={value} was scored"
             else:
                 assert "roc_auc" in group and "skipped" not in group, f"{column}={value} was not scored"
-    assert set(metrics["latency"]) == LATENCY_KEYS
-    # the test projects time 20 single-row predicts and a 500-row batch (gates.latency)
-    assert metrics["latency"]["single_rows"] == 20 and metrics["latency"]["batch_rows"] >= 500
+    assert "latency" not in metrics, "latency varies from run to run: the gate step times it, not evaluate"
     assert set(metrics["prediction_distribution"]) == {"0", "1"}
     assert sum(metrics["prediction_distribution"].values()) == pytest.approx(1.0)
 
@@ -124,7 +124,7 @@ def test_regression_on_the_diabetes_data(tmp_path: Path, kind: str) -> None:
         "model": {"kind": kind},
         "training": {"sample_rows": 0, "seed": 1},
         "slices": {"columns": ["sex"], "min_rows": 30},
-        "gates": {"latency": {"samples": 20, "batch_rows": 500}},
+        "gates": {"latency": {"samples": 20}},
     }
     path = tmp_path / "diabetes.toml"
     path.write_text(dump_toml(config))
@@ -213,7 +213,7 @@ def test_unknown_slice_column_is_named(make_project: MakeProject, capsys: pytest
     raw = default_config_dict()
     raw["data"]["path"] = str(project.data)
     raw["slices"]["columns"] = ["planet"]
-    raw["gates"]["latency"].update(samples=20, batch_rows=500)
+    raw["gates"]["latency"].update(samples=20)
     project.config.write_text(dump_toml(raw))
 
     # when

@@ -341,7 +341,7 @@ def test_without_an_engine_image_commands_fail_with_one_clear_line(
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "metadata.json").write_text("{}")
     write_record(
-        tmp_path / "image.json", Image("ml-cicd-model:none", "sha256:none", 0, "none", "0" * 64, 0.0)
+        tmp_path / "image.json", Image("r1", "ml-cicd-model:none", "sha256:none", 0, "none", "0" * 64, 0.0)
     )
 
     for action in ("build", "run"):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from model.codec import write_record
-from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Validation
+from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Status, Validation
 from pipeline.cli import main
 from tests.conftest import Project, build_out, copy_of
 
@@ -73,15 +73,24 @@ def test_report_with_nothing_produced_names_the_missing_inputs(
 def test_report_summarises_validation_and_drift(trained: dict[str, Project], tmp_path: Path) -> None:
     project = copy_of(trained["good"], tmp_path)
     failure = Failure("nulls", "tenure_months", "20.0% nulls, limit 5.0%", 0.2, 0.05)
-    validation = Validation(False, 800, 11, (CheckSummary("nulls", 9, 1, False),), (failure,))
-    limits = DriftLimits(
-        psi_limit=0.2, ks_statistic_limit=0.1, ks_pvalue_limit=0.001, max_drifted_features=0, bins=10
-    )
+    validation = Validation("r1", "d" * 64, False, 800, 11, (CheckSummary("nulls", 9, 1, False),), (failure,))
+    limits = DriftLimits(0.2, 0.1, 0.001, max_drifted_features=0, max_unseen_share=0.01, bins=10)
     features = (
-        FeatureDrift("region", "categorical", 0.01, None, None, False),
-        FeatureDrift("monthly_charges", "numeric", 0.9, 0.3, 1e-9, True),
+        FeatureDrift("region", "categorical", 0.01, None, None, {}, False),
+        FeatureDrift("monthly_charges", "numeric", 0.9, 0.3, 1e-9, {}, True),
     )
-    drift = Drift("reference.csv", "csv", features, ("monthly_charges",), (), False, limits)
+    drift = Drift(
+        "r1",
+        "d" * 64,
+        "reference.csv",
+        "csv",
+        Status.FAILED,
+        features,
+        ("monthly_charges",),
+        (),
+        False,
+        limits,
+    )
     write_record(project.out / "validation.json", validation)
     write_record(project.out / "drift.json", drift)
 

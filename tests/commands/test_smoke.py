@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.cli import main
@@ -125,7 +126,8 @@ def test_smoke_passes_against_the_served_model(
     assert names == ["ready", "health", "metadata", "predict", "bad_payload"]
     assert all(check["status"] == "passed" for check in report["checks"]), report["checks"]
     predict = next(c for c in report["checks"] if c["name"] == "predict")
-    assert "150 rows in 3 batch(es)" in predict["message"], predict["message"]
+    rows = len(pd.read_parquet(models["a"].holdout))
+    assert f"{rows} rows in 3 batch(es)" in predict["message"], predict["message"]
 
 
 @pytest.mark.slow

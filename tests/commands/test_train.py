@@ -21,6 +21,9 @@ MakeProject = Callable[..., Project]
 
 METADATA_KEYS = {
     "schema_version",
+    "run",
+    "split",
+    "validated",
     "task",
     "target",
     "labels",
@@ -76,14 +79,18 @@ def test_train_writes_the_artefact_and_the_held_out_rows(make_project: MakeProje
     assert [f["name"] for f in metadata["features"]] == list(config.feature_columns)
     assert metadata["labels"] == [0, 1] and metadata["positive_label"] == 1
     assert metadata["train_rows"] + metadata["holdout_rows"] == 800, "every row must be train or held out"
-    assert metadata["holdout_rows"] == 200, "test_fraction 0.25 of 800 rows should hold out 200"
+    assert 160 <= metadata["holdout_rows"] <= 240, "test_fraction 0.25 of 800 rows should hold out about 200"
+    assert metadata["split"] == {"key": ["customer_id"], "salt": "ml-cicd", "fraction": 0.25}, metadata[
+        "split"
+    ]
+    assert metadata["validated"] is True
     assert metadata["id_columns"] == ["customer_id"] and metadata["kind"] == "logistic_regression"
     profile = metadata["profile"]
     assert {"tenure_months", "monthly_charges", "support_calls"} <= set(profile["numeric"]), "numeric profile"
     assert {"contract", "region"} <= set(profile["categorical"]), "categorical profile is missing"
     assert "customer_id" not in profile["categorical"], "the id column must not be profiled as a feature"
     holdout = pd.read_parquet(project.out / "holdout.parquet")
-    assert len(holdout) == 200
+    assert len(holdout) == metadata["holdout_rows"]
     assert {"customer_id", "churned"} <= set(holdout.columns), "held-out rows must keep ids and the target"
     assert not any(str(c).startswith("__index") for c in holdout.columns), "the index must not be written"
     estimator, _ = load_artifact(project.out / "model")
@@ -128,8 +135,7 @@ def test_same_inputs_give_the_same_model_file_and_metrics(make_project: MakeProj
         "same inputs gave different model files"
     )
     assert (first / "model" / "model.joblib").read_bytes() == (second / "model" / "model.joblib").read_bytes()
-    one.pop("latency")
-    two.pop("latency")
+    assert one.pop("run") != two.pop("run"), "each evaluate names its own run"
     assert one == two, "same inputs gave different metrics"
     assert (first / "holdout.parquet").read_bytes() == (second / "holdout.parquet").read_bytes()
 
@@ -161,7 +167,10 @@ def test_rows_with_a_null_target_are_dropped_with_a_note(
     frame = churn_frame(400, 5)
     frame["churned"] = frame["churned"].astype(float)
     frame.loc[:9, "churned"] = np.nan
-    project = make_project(frame=frame)
+    project = make_project(
+        frame=frame,
+        config=lambda c: c["schema"]["columns"]["churned"].update(nullable=True, max_null_fraction=0.05),
+    )
 
     # when
     code = train(project)

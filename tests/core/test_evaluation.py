@@ -1,4 +1,4 @@
-"""Scoring on held-out rows without files: the latency measurement times what it says it times."""
+"""Scoring on held-out rows without files: single-row timing times what it says, alternately."""
 
 from __future__ import annotations
 
@@ -7,33 +7,31 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.evaluation import WARMUP_ROWS, measure_latency
+from pipeline.core.evaluation import WARMUP_ROWS, time_single_rows
 
 
 class SlowModel:
-    """A stand-in estimator whose every predict takes at least 2 ms and is counted."""
+    """A stand-in estimator whose every predict takes at least ``ms`` and is logged."""
 
-    def __init__(self) -> None:
-        self.calls: list[int] = []
+    def __init__(self, name: str, ms: float, log: list[tuple[str, int]]) -> None:
+        self.name, self.seconds, self.log = name, ms / 1000, log
 
     def predict(self, X: pd.DataFrame) -> Any:
-        """Sleep 2 ms and remember how many rows were asked for."""
-        time.sleep(0.002)
-        self.calls.append(len(X))
+        """Sleep, and remember who was asked for how many rows."""
+        time.sleep(self.seconds)
+        self.log.append((self.name, len(X)))
         return [0] * len(X)
 
 
-def test_latency_times_the_configured_number_of_single_rows_and_one_batch() -> None:
-    # given: a model whose single-row predict cannot take less than 2 ms
-    model = SlowModel()
-    rows = pd.DataFrame({"x": range(7)})
+def test_two_models_are_timed_alternately_one_row_at_a_time() -> None:
+    # given: a 2 ms and a 4 ms model
+    log: list[tuple[str, int]] = []
+    fast, slow = SlowModel("a", 2, log), SlowModel("b", 4, log)
 
     # when
-    latency = measure_latency(model, rows, single_rows=15, batch_rows=50)
+    timings = time_single_rows([fast, slow], pd.DataFrame({"x": range(7)}), samples=15)
 
-    # then: warm-up, then 15 timed single rows, then one batch of at least 50 rows
-    assert model.calls[: WARMUP_ROWS + 15] == [1] * (WARMUP_ROWS + 15), model.calls
-    assert len(model.calls) == WARMUP_ROWS + 15 + 1 and model.calls[-1] >= 50, model.calls
-    assert latency.single_rows == 15 and latency.batch_rows == model.calls[-1]
-    assert latency.single_p50_ms >= 2.0, f"a 2 ms predict was timed at {latency.single_p50_ms:.3f} ms"
-    assert latency.batch_rows_per_s <= latency.batch_rows / 0.002, "the batch rate ignores the batch's time"
+    # then: warm-up, then A, B, A, B ... on single rows, 15 timed calls each
+    assert log == [("a", 1), ("b", 1)] * (WARMUP_ROWS + 15), log[:6]
+    assert [len(t) for t in timings] == [15, 15]
+    assert min(timings[0]) >= 2.0 and min(timings[1]) >= 4.0, "a predict was timed shorter than it slept"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.records import Comparison, Drift, DriftLimits, Status
+from model.records import Comparison, Drift, DriftLimits, FeatureDrift, Status
 from pipeline.config import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
 from pipeline.core.gates import champion_gate, collapse_gate, drift_gate, metric_gate, slice_gate
 
-PASSED, FAILED, SKIPPED = Status.PASSED, Status.FAILED, Status.SKIPPED
+PASSED, FAILED, SKIPPED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.SKIPPED, Status.INCONCLUSIVE
 
 
 def _comparison(delta: float, low: float, high: float) -> Comparison:
@@ -21,7 +21,7 @@ def _comparison(delta: float, low: float, high: float) -> Comparison:
     ("delta", "low", "high", "status", "why"),
     [
         (-0.05, -0.08, -0.02, FAILED, "a drop beyond tolerance whose CI is below zero is a real regression"),
-        (-0.05, -0.10, 0.01, PASSED, "a drop whose CI reaches zero may be noise"),
+        (-0.05, -0.10, 0.01, INCONCLUSIVE, "a wide interval that spans the tolerance cannot decide"),
         (-0.005, -0.009, -0.001, PASSED, "a significant drop within tolerance is a tie"),
         (0.0, 0.0, 0.0, PASSED, "the same model is a tie"),
         (0.03, 0.01, 0.05, PASSED, "a better candidate passes"),
@@ -53,10 +53,13 @@ def test_metric_gate_respects_direction(gate: MetricGate, value: float, status: 
     assert metric_gate(gate, {gate.metric: value}).status == status, f"{gate} with {value}"
 
 
-def test_metric_gate_fails_on_a_metric_that_was_not_evaluated() -> None:
-    result = metric_gate(MetricGate("roc_auc", 0.75), {"accuracy": 0.9})
+def test_a_metric_that_was_not_measured_is_an_error_never_a_pass() -> None:
+    missing = metric_gate(MetricGate("roc_auc", 0.75), {"accuracy": 0.9})
+    undefined = metric_gate(MetricGate("roc_auc", 0.75), {"roc_auc": None})
 
-    assert result.status == FAILED and "not evaluated" in result.message
+    assert missing.status == Status.ERROR and "not evaluated" in missing.message
+    assert undefined.status == Status.ERROR and "undefined" in undefined.message
+    assert missing.blocking and undefined.blocking, "a required gate that could not measure must fail the run"
 
 
 def test_collapse_gate_fails_when_a_class_is_never_predicted() -> None:
@@ -90,10 +93,11 @@ def test_slice_gate_names_the_slice_below_the_floor() -> None:
 
 
 def test_drift_gate_fails_when_drift_did_not_pass() -> None:
-    limits = DriftLimits(
-        psi_limit=0.2, ks_statistic_limit=0.1, ks_pvalue_limit=0.001, max_drifted_features=0, bins=10
+    limits = DriftLimits(0.2, 0.1, 0.001, max_drifted_features=0, max_unseen_share=0.01, bins=10)
+    feature = FeatureDrift("tenure_months", "numeric", 0.5, None, None, {}, True)
+    report = Drift(
+        "r1", "d" * 64, "ref.csv", "csv", Status.FAILED, (feature,), ("tenure_months",), (), False, limits
     )
-    report = Drift("ref.csv", "csv", (), drifted=("tenure_months",), missing=(), passed=False, limits=limits)
     failed = drift_gate(DriftGate(), report)
     missing = drift_gate(DriftGate(), None, "no drift.json: drift.reference is not configured")
 

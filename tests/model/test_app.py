@@ -20,7 +20,7 @@ from model.app import create_app
 from model.artifact import load_artifact, save_artifact
 from model.codec import write_record
 from model.errors import ArtifactError
-from model.records import Feature, Latency, Lineage, Metrics
+from model.records import Feature, Lineage, Metrics
 from tests.conftest import Trained, as_regression, metadata_json, model_metadata, train_artifact
 
 RECORD: dict[str, Any] = {
@@ -132,15 +132,7 @@ def test_version_and_metrics_come_from_registry_files_beside_the_model(
         7, sha, None, "d" * 64, "c" * 64, None, None, str(model_dir), "ci", "2026-01-01T00:00:00Z"
     )
     metrics = Metrics(
-        "classification",
-        sha,
-        150,
-        {"roc_auc": 0.81},
-        None,
-        None,
-        {},
-        {"0": 0.7, "1": 0.3},
-        Latency(1, 2, 3, 20, 500),
+        "r1", "classification", sha, 150, {"roc_auc": 0.81}, None, None, {}, {"0": 0.7, "1": 0.3}
     )
     write_record(model_dir / "lineage.json", lineage)
     write_record(model_dir / "metrics.json", metrics)

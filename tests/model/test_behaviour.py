@@ -14,7 +14,7 @@ import pytest
 from model.artifact import load_artifact
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
-from tests.conftest import DEFAULT_CONFIG, REPO, Project, metadata_json
+from tests.conftest import DEFAULT_CONFIG, REPO, Project
 
 MakeProject = Callable[..., Project]
 # The shipped gate asks for 0.75; the bundled data gives about 0.82 with the shipped config.
@@ -34,21 +34,15 @@ def churn_probability(estimator: Any, frame: pd.DataFrame) -> np.ndarray:
 
 
 def test_changing_ids_does_not_change_predictions(make_project: MakeProject) -> None:
-    # given the same table under two sets of customer ids
-    frame = churn_frame(600, 12)
-    renamed = frame.assign(customer_id=[f"X-{i}" for i in range(len(frame))][::-1])
-    one = make_project(frame=frame, name="one")
-    two = make_project(frame=renamed, name="two")
+    # given a model trained on a table with customer ids (they decide the held-out side, nothing else)
+    one = make_project(frame=churn_frame(600, 12), name="one")
 
     # when
     model_one, _, holdout = trained(one)
-    assert main(two.cli("train")) == 0
     scrambled = holdout.assign(customer_id=holdout["customer_id"].sample(frac=1, random_state=0).to_numpy())
 
     # then
-    assert (
-        metadata_json(one.out / "model")["model_sha256"] == metadata_json(two.out / "model")["model_sha256"]
-    ), "different customer ids produced a different model: the id column leaks into training"
+    assert "customer_id" not in list(model_one.feature_names_in_), "the id column leaks into training"
     assert np.array_equal(churn_probability(model_one, holdout), churn_probability(model_one, scrambled)), (
         "shuffling the id column changed predictions"
     )

@@ -12,7 +12,7 @@ from model.codec import read_record, write_record
 from model.errors import ArtifactError
 from model.records import Image, Result, Smoke, Status
 
-IMAGE = Image("ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "a" * 64, 1.5)
+IMAGE = Image("run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "a" * 64, 1.5)
 
 
 def _rewrite(path: Path, edit: object) -> None:
@@ -31,7 +31,9 @@ def test_a_record_round_trips_with_its_schema_version(tmp_path: Path) -> None:
 
 
 def test_nested_results_keep_their_status_enum(tmp_path: Path) -> None:
-    smoke = Smoke("http://x", False, "b" * 64, 3, (Result("ready", Status.FAILED, True, None, None, "no"),))
+    smoke = Smoke(
+        "run-1", "http://x", False, "b" * 64, 3, (Result("ready", Status.FAILED, True, None, None, "no"),)
+    )
     write_record(tmp_path / "smoke.json", smoke)
 
     back = read_record(tmp_path / "smoke.json", Smoke)
@@ -73,7 +75,7 @@ def test_a_missing_or_malformed_file_is_named(tmp_path: Path) -> None:
 
 def test_non_finite_numbers_are_written_as_null(tmp_path: Path) -> None:
     result = Result("latency_p95", Status.SKIPPED, False, float("nan"), float("inf"), "nothing measured")
-    smoke = Smoke("http://x", True, "c" * 64, 0, (result,))
+    smoke = Smoke("run-1", "http://x", True, "c" * 64, 0, (result,))
 
     write_record(tmp_path / "smoke.json", smoke)
 
