@@ -1,4 +1,4 @@
-"""Onboarding a new table end to end: ``schema infer`` -> config -> ``run`` passes.
+"""Onboarding a new table end to end: ``init`` (or ``schema infer`` and a hand-made config) -> ``run`` passes.
 
 Beyond the bundled churn table: a string target ("Yes"/"No") with text categoricals,
 and a regression (scikit-learn's diabetes data, shipped inside the package).
@@ -7,8 +7,11 @@ and a regression (scikit-learn's diabetes data, shipped inside the package).
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +112,119 @@ direction = "lower"
     assert (out / "residuals.png").read_bytes().startswith(b"\x89PNG"), (
         "regression report needs a residual plot"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# `init` then `run`, with no hand edits, on tables made from datasets scikit-learn ships.
+
+
+def _realistic_cancer() -> pd.DataFrame:
+    """breast_cancer as a clinic would export it: ids, a text target, a 0/1 flag, a text category, nulls."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    rng = np.random.default_rng(0)
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    frame.insert(0, "patient_id", [f"P-{i:05d}" for i in range(len(frame))])
+    frame["smoker"] = (rng.random(len(frame)) < 0.2).astype(int)
+    frame["clinic"] = rng.choice(["north", "south", "east"], len(frame))
+    frame.loc[rng.random(len(frame)) < 0.02, "mean texture"] = np.nan
+    return frame
+
+
+def _wine() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["cultivar"] = frame.pop("target").map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    return frame
+
+
+def _diabetes() -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame["sex"] = np.where(frame["sex"] > 0, "F", "M")
+    return frame
+
+
+def _telco() -> pd.DataFrame:
+    frame = churn_frame(1500, seed=21)
+    frame["churned"] = frame["churned"].map({1: "Yes", 0: "No"})
+    frame["has_partner"] = frame["has_partner"].map({True: "yes", False: "no"})
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("table", "target", "task"),
+    [
+        (_realistic_cancer, "diagnosis", "classification"),
+        (_wine, "cultivar", "classification"),
+        (_diabetes, "target", "regression"),
+        (_telco, "churned", "classification"),
+    ],
+    ids=["breast-cancer-text-target", "wine-multiclass", "diabetes-regression", "telco-yes-no"],
+)
+def test_init_then_run_passes_with_no_edits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: Any, target: str, task: str
+) -> None:
+    # given: a table written as a user has it, and nothing else
+    frame = table()
+    data = tmp_path / "table.csv"
+    frame.to_csv(data, index=False)
+    config = tmp_path / "configs" / "model.toml"
+    config.parent.mkdir()
+
+    # when: init writes the config, and run runs it as written
+    assert main(["init", str(data), "--target", target, "--config", str(config)]) == 0
+    init_err = capsys.readouterr().err
+    out = tmp_path / "out"
+    argv = ["run", "--config", str(config), "--out", str(out), "--skip", "lint,test", "--image", "never"]
+    code = main([*argv, "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+
+    # then: it passes, the task is right, and the drift gate compared every feature
+    assert code == 0, err
+    assert f"task: {task}" in init_err
+    metadata = json.loads((out / "model" / "metadata.json").read_text())
+    drift = json.loads((out / "drift.json").read_text())
+    assert drift["status"] == "passed" and drift["missing"] == []
+    assert {f["feature"] for f in drift["features"]} == {f["name"] for f in metadata["features"]}
+    assert (config.parent / "model_reference.csv").is_file() and (config.parent / "model_registry").is_dir()
+
+
+def test_init_says_which_positive_label_and_why_and_types_flags_as_boolean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = _realistic_cancer()
+    data = tmp_path / "cancer.csv"
+    frame.to_csv(data, index=False)
+
+    assert main(["init", str(data), "--target", "diagnosis", "--config", str(tmp_path / "c.toml")]) == 0
+
+    err = capsys.readouterr().err
+    written = tomllib.loads((tmp_path / "c.toml").read_text())
+    assert written["data"]["positive_label"] == "malignant" and written["data"]["id_columns"] == [
+        "patient_id"
+    ]
+    assert "positive label: 'malignant' (no label reads as yes/1/true; the rarer class (37.3% of rows)" in err
+    assert written["schema"]["columns"]["smoker"]["type"] == "boolean", "a 0/1 flag is a boolean"
+    assert "boolean (two values spelled as yes/no, true/false or 1/0): smoker" in err
+
+
+def test_init_refuses_to_overwrite_a_config_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "t.csv"
+    churn_frame(300, 1).to_csv(data, index=False)
+    config = tmp_path / "c.toml"
+    config.write_text("# mine\n")
+    argv = ["init", str(data), "--target", "churned", "--config", str(config)]
+
+    refused = main(argv)
+    err = capsys.readouterr().err
+    forced = main([*argv, "--force"])
+
+    assert refused == 2 and "exists; pass --force" in err and err.count("\n") == 1, err
+    assert forced == 0 and config.read_text() != "# mine\n"
