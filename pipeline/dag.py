@@ -102,17 +102,6 @@ def steps(
             sections=("data", "gates"),
         ),
         Step(
-            "report",
-            ((*PY, "report", *common),),
-            needs=("gate",),
-            reads=tuple(
-                f"{out}/{name}" for name in ("validation.json", "drift.json", "metrics.json", "gates.json")
-            ),
-            writes=("report.md", "confusion_matrix.png", "residuals.png"),
-            cache=False,  # it reports on this run's steps (run.json), cached or not
-            always=True,
-        ),
-        Step(
             "build_image",
             ((*PY, "image", "build", *common),),
             needs=("gate",),
@@ -148,5 +137,18 @@ def steps(
             needs=("gate", "smoke_test"),  # only a model whose image passed its smoke test (when they ran)
             cache=False,
             host_only="in Dagger the published image is the versioned artefact (publish)",
+        ),
+        Step(
+            "report",
+            ((*PY, "report", *common),),
+            needs=("gate", "smoke_test"),  # after the image steps: its headline covers them
+            reads=tuple(
+                f"{out}/{name}" for name in ("validation.json", "drift.json", "metrics.json", "gates.json")
+            ),
+            writes=(
+                "report.md",
+            ),  # the plots beside it say what they show; report keeps, redraws or removes them
+            cache=False,  # it reports on this run's steps (run.json), cached or not
+            always=True,
         ),
     )

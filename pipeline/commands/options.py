@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.io.tables import read_columns, read_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_out(parser: argparse.ArgumentParser, help_: str = "artefact directory (default out)") -> None:
@@ -39,7 +41,9 @@ def check_config(config: Config, *, data: Path | None = None, model: bool = True
     be parameters of ``model.kind``. Metric names and directions were checked at load.
     """
     path = data or Path(config.data.path)
-    columns = {c.name for c in config.schema.columns} | set(read_columns(path, None if data else config.data.format))
+    columns = {c.name for c in config.schema.columns} | set(
+        read_columns(path, None if data else config.data.format)
+    )
     where = f"the schema or {path}"
     named = [("data.id_columns", name) for name in config.data.id_columns]
     named += [("slices.columns", name) for name in config.slices.columns]

@@ -12,22 +12,22 @@ confusion_matrix.png for classification and residuals.png for regression.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from model.artifact import load_artifact
-from model.codec import read_optional
+from model.codec import encode, read_optional
 from model.errors import ArtifactError
-from model.files import write_bytes_atomic, write_text_atomic
+from model.files import sha256_file, write_bytes_atomic, write_text_atomic
 from model.records import Drift, Gates, Image, Metrics, ModelMetadata, Run, Smoke, Validation
 from pipeline.commands.options import add_out
 from pipeline.config import Config, load_config
-from pipeline.core.evaluation import score_rows
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
 from pipeline.io.run import run_id
-from pipeline.render.plots import confusion_png, residual_png
 from pipeline.render.report import ReportInputs, build_report
 
 T = TypeVar("T")
@@ -118,21 +118,37 @@ def load_inputs(out: Path, config: Config, current: str) -> ReportInputs:
 
 
 def plot(task: str, out: Path, metrics: Metrics | None, metadata: ModelMetadata | None) -> str:
-    """Write the task's plot into ``out``; return the markdown that shows it (or why it is absent)."""
+    """Write the task's plot into ``out`` unless an up-to-date one is there; return the markdown that shows it."""
+    from pipeline.render import plots
+
+    keep = outdir.RESIDUALS_PNG if task == "regression" else outdir.CONFUSION_PNG
+    for stale in {outdir.RESIDUALS_PNG, outdir.CONFUSION_PNG} - {keep}:
+        (out / stale).unlink(missing_ok=True)
     try:
         if task == "regression":
             holdout = out / outdir.HOLDOUT
             if metadata is None or not holdout.is_file():
+                (out / outdir.RESIDUALS_PNG).unlink(missing_ok=True)
                 return "No residual plot: needs `model/` and `holdout.parquet`."
-            estimator, metadata = load_artifact(out / outdir.MODEL)
-            y_true, predictions, _ = score_rows(estimator, metadata, outdir.read_holdout(holdout))
-            predicted = predictions.y_pred.astype(float)
-            png = residual_png(predicted, y_true.astype(float) - predicted)
-            write_bytes_atomic(out / outdir.RESIDUALS_PNG, png)
+            target = out / outdir.RESIDUALS_PNG
+            digest = hashlib.sha256(f"{metadata.model_sha256}:{sha256_file(holdout)}".encode()).hexdigest()
+            if not (target.is_file() and plots.shows(target.read_bytes(), digest)):
+                from pipeline.core.evaluation import score_rows
+
+                estimator, metadata = load_artifact(out / outdir.MODEL)
+                y_true, predictions, _ = score_rows(estimator, metadata, outdir.read_holdout(holdout))
+                predicted = predictions.y_pred.astype(float)
+                write_bytes_atomic(
+                    target, plots.residual_png(predicted, y_true.astype(float) - predicted, digest)
+                )
             return f"![residuals]({outdir.RESIDUALS_PNG})"
         if metrics is None or metrics.confusion_matrix is None:
+            (out / outdir.CONFUSION_PNG).unlink(missing_ok=True)
             return "No confusion matrix: `metrics.json` has none."
-        write_bytes_atomic(out / outdir.CONFUSION_PNG, confusion_png(metrics.confusion_matrix))
+        target = out / outdir.CONFUSION_PNG
+        digest = hashlib.sha256(json.dumps(encode(metrics)["confusion_matrix"]).encode()).hexdigest()
+        if not (target.is_file() and plots.shows(target.read_bytes(), digest)):
+            write_bytes_atomic(target, plots.confusion_png(metrics.confusion_matrix, digest))
         return f"![confusion matrix]({outdir.CONFUSION_PNG})"
     except (PipelineError, ArtifactError) as exc:
         return f"No plot: {exc}."

@@ -21,7 +21,7 @@ from pipeline.core.metrics import confusion, per_class, score
 from pipeline.core.values import clean_target, coerce_column
 from pipeline.errors import DataError, ModelError
 
-WARMUP_ROWS = 20
+MAX_WARMUP = 20
 NULL_KEY = "null"
 
 
@@ -137,19 +137,26 @@ def time_single_rows(estimators: list[Any], X: pd.DataFrame, samples: int) -> li
     """Return, per estimator, ``samples`` single-row predict times in ms, timed alternately (A, B, A, B).
 
     Alternating in one process exposes both models to the same machine load, so their ratio is
-    meaningful on a shared runner even when the absolute figures are not. A warm-up comes first.
+    meaningful on a shared runner even when the absolute figures are not. A warm-up of
+    :func:`warmup` untimed rows comes first.
     """
-    rows = [X.iloc[[i % len(X)]] for i in range(WARMUP_ROWS + samples)]
-    for row in rows[:WARMUP_ROWS]:
+    skip = warmup(samples)
+    rows = [X.iloc[[i % len(X)]] for i in range(skip + samples)]
+    for row in rows[:skip]:
         for estimator in estimators:
             estimator.predict(row)
     timings = [np.empty(samples) for _ in estimators]
-    for i, row in enumerate(rows[WARMUP_ROWS:]):
+    for i, row in enumerate(rows[skip:]):
         for timing, estimator in zip(timings, estimators, strict=True):
             started = time.perf_counter()
             estimator.predict(row)
             timing[i] = (time.perf_counter() - started) * 1000.0
     return timings
+
+
+def warmup(samples: int) -> int:
+    """Return how many untimed predicts come first: a tenth of the timed ones, 5 to 20."""
+    return min(MAX_WARMUP, max(5, samples // 10))
 
 
 def _slice_key(value: Any) -> str:

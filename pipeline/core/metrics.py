@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from model.codec import plain
 from model.records import Confusion
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Direction = Literal["higher", "lower"]
 
@@ -89,6 +90,7 @@ def score(
 
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float | None]:
     """Return MAE, RMSE and R² (R² is None with fewer than two rows)."""
+    import numpy as np
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true, dtype=float)
@@ -114,6 +116,7 @@ def classification_metrics(
     Binary problems score the positive class; multiclass ones use macro averages and
     one-vs-rest ROC AUC. ``proba`` columns follow ``labels``.
     """
+    import numpy as np
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true)
@@ -146,6 +149,7 @@ def classification_metrics(
 
 def per_class(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> dict[str, dict[str, float]]:
     """Return precision, recall, F1 and support for each label (keys are ``str(label)``)."""
+    import numpy as np
     from sklearn import metrics as skm
 
     p, r, f, s = skm.precision_recall_fscore_support(
@@ -159,6 +163,7 @@ def per_class(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> dict[str, dict
 
 def confusion(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> Confusion:
     """Return the confusion matrix (rows: true label, columns: predicted) with its labels."""
+    import numpy as np
     from sklearn import metrics as skm
 
     matrix = skm.confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(labels))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from model.codec import read_record
 from model.files import write_bytes_atomic
 from model.records import Image
 from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL = "model"
 HOLDOUT = "holdout.parquet"
@@ -40,6 +42,8 @@ def write_holdout(out: Path, data: bytes) -> None:
 
 def read_holdout(path: Path) -> pd.DataFrame:
     """Return the held-out rows at ``path``, or raise naming the file and the step that writes it."""
+    import pandas as pd
+
     if not path.is_file():
         raise DataError(f"{path}: held-out rows not found (written by `python -m pipeline train`)")
     try:

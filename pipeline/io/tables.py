@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,22 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
 
 
 def read_columns(path: str | Path, fmt: str | None = None) -> list[str]:
-    """Return a table's column names, reading only its header (same errors as :func:`read_table`)."""
+    """Return a table's column names, reading only its header (same errors as :func:`read_table`).
+
+    A CSV header is parsed with the standard library, so checking a config does not import pandas.
+    """
     path = Path(path)
-    return [str(c) for c in _read(path, _sniff(path, fmt), header_only=True).columns]
+    kind = _sniff(path, fmt)
+    if kind == "parquet":
+        return [str(c) for c in _read(path, kind, header_only=True).columns]
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            header = next(csv.reader(handle), [])
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: unreadable CSV ({first_line(exc)})") from None
+    if not any(name.strip() for name in header):
+        raise DataError(f"{path}: no columns found, expected a header row")
+    return header
 
 
 def _sniff(path: Path, fmt: str | None) -> str:

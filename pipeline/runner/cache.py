@@ -68,10 +68,14 @@ class StepCache:
             self._code = digest.hexdigest()
         return self._code
 
+    def has(self, key: str) -> bool:
+        """Return True when a complete entry for ``key`` exists."""
+        return (self.root / key[:2] / key / "complete").exists()
+
     def restore(self, key: str, step: Step) -> bool:
         """Copy a complete entry's outputs into the out directory; return False when there is none."""
         entry = self.root / key[:2] / key
-        if not (entry / "complete").exists():
+        if not self.has(key):
             return False
         for name in step.writes:
             target, cached = self.out / name, entry / name

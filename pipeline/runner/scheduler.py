@@ -141,6 +141,10 @@ class Runner:
         print(f"pipeline passed in {total:.1f}s; artefacts in {self.out}/", file=sys.stderr)
         return 0
 
+    def restorable(self, step: Step) -> bool:
+        """Return True when ``step`` would be restored from the step cache rather than run."""
+        return self.use_cache and step.cache and self.cache.has(self.cache.key(step))
+
     def _ready(self, step: Step) -> bool:
         return all(need in self.outcomes for need in step.needs)
 

@@ -33,7 +33,7 @@ from pipeline.cli import main
 from pipeline.commands import image
 from pipeline.core.synth import churn_frame
 from pipeline.io import docker as engine
-from tests.conftest import REPO, default_config_dict, dump_toml
+from tests.conftest import REPO, default_config_dict, dump_toml, write_project
 
 LOCAL_BASE = "local/python:3.11-bookworm"
 SIZE_LIMIT_MB = 450
@@ -353,3 +353,26 @@ def test_without_an_engine_image_commands_fail_with_one_clear_line(
         assert code == 2, f"image {action} without an engine exited {code}, expected 2"
         assert len(err) == 1, f"image {action}: expected one error line, got {err}"
         assert err[0].startswith("error: no Docker engine answers"), err[0]
+
+
+@docker
+def test_an_unobtainable_base_image_fails_the_run_names_the_knob_and_registers_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: an engine, a project whose gates pass, and a base image no registry here can give
+    _require_engine()
+    project = write_project(tmp_path / "project", rows=800)
+    monkeypatch.setenv("ML_CICD_BASE_IMAGE", "registry.invalid/no/such-python:0")
+    argv = ["run", "--config", str(project.config), "--out", str(project.out), "--skip", "lint,test"]
+
+    # when
+    code = main([*argv, "--image", "auto", "--cache-dir", str(tmp_path / "cache")])
+
+    # then: exit 2 at build_image, one error line naming the knob, nothing registered, report FAILED
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1, err
+    assert "registry.invalid/no/such-python:0" in errors[0] and "ML_CICD_BASE_IMAGE" in errors[0], errors[0]
+    report = (project.out / "report.md").read_text()
+    assert report.startswith("# Model report: FAILED") and "Step **build_image** failed (exit 2)" in report
+    assert "register skipped" in report and not (tmp_path / "project" / "registry" / "versions").exists()

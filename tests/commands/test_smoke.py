@@ -177,6 +177,7 @@ def test_smoke_exits_2_without_writing_when_the_model_is_missing(
     assert not (tmp_path / "smoke.json").exists(), "smoke.json written for bad input"
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_promptly(models: dict[str, Trained], tmp_path: Path) -> None:
     # given a ready server with an idle keep-alive connection open
     log = tmp_path / "server.log"

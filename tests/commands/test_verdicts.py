@@ -120,6 +120,7 @@ def test_a_genuinely_worse_candidate_still_fails(make_project: MakeProject) -> N
 # 2. A gate that cannot tell says inconclusive, and a required one fails the run.
 
 
+@pytest.mark.slow
 def test_fifty_held_out_rows_cannot_decide_a_drop(make_project: MakeProject) -> None:
     # given: a 200-row table (about 50 held out), a champion and a candidate some 0.06 ROC AUC worse
     frame = churn_frame(200, 4)
@@ -143,6 +144,7 @@ def test_fifty_held_out_rows_cannot_decide_a_drop(make_project: MakeProject) -> 
     assert "CI" in result.message and "held-out rows would decide" in result.message, result.message
 
 
+@pytest.mark.slow
 def test_too_few_rows_the_champion_never_saw_is_inconclusive(make_project: MakeProject) -> None:
     frame = churn_frame(200, 4)
     champion, candidate = (
@@ -364,6 +366,7 @@ def test_config_mistakes_stop_the_run_before_any_step(
 # 9. Latency: a ratio to the champion, timed alternately; a cached figure says so.
 
 
+@pytest.mark.slow
 def test_latency_with_a_champion_is_a_ratio_timed_beside_it(make_project: MakeProject) -> None:
     project = make_project(rows=600)
     build_out(project)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.evaluation import WARMUP_ROWS, time_single_rows
+from pipeline.core.evaluation import time_single_rows, warmup
 
 
 class SlowModel:
@@ -32,6 +32,6 @@ def test_two_models_are_timed_alternately_one_row_at_a_time() -> None:
     timings = time_single_rows([fast, slow], pd.DataFrame({"x": range(7)}), samples=15)
 
     # then: warm-up, then A, B, A, B ... on single rows, 15 timed calls each
-    assert log == [("a", 1), ("b", 1)] * (WARMUP_ROWS + 15), log[:6]
+    assert log == [("a", 1), ("b", 1)] * (warmup(15) + 15), log[:6]
     assert [len(t) for t in timings] == [15, 15]
     assert min(timings[0]) >= 2.0 and min(timings[1]) >= 4.0, "a predict was timed shorter than it slept"
