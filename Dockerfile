@@ -4,16 +4,17 @@
 #   (or: python -m pipeline image build --out out, which also sets the labels)
 #
 # BASE_IMAGE: any Debian-based image with python3 and its venv module. The default is the
-# official Python 3.11 slim image (the Python the requirements are pinned for), pinned by
-# exact tag; the tag is listed in docker-library/official-images, file library/python
-# ("Tags: 3.11.14-slim-bookworm, 3.11-slim-bookworm"). No digest: none for this tag was
-# found in a verifiable public source. Where Docker Hub is out of reach, scripts/docker-engine.sh
-# builds a stand-in (local/python:3.11-bookworm) and --build-arg BASE_IMAGE selects it.
+# official Python 3.14.7 slim (bookworm) image pinned by its index digest, as docker-library/repo-info
+# records it (repos/python/remote/3.14.7-slim-bookworm.md at commit 422f3cfe488dc9ae394c5058b27db617f72c91db);
+# the Dagger module builds on the same reference, so its steps and this image run one Python, and
+# every pin in requirements-serve.txt has cp314 wheels for x86_64 and aarch64. Where Docker Hub is
+# out of reach, scripts/docker-engine.sh builds a stand-in (local/python:3.11-bookworm, Debian's
+# Python 3.11, which the same pins also install on) and --build-arg BASE_IMAGE selects it.
 #
 # Behind a TLS-intercepting proxy pip needs its CA bundle: pass it as the BuildKit secret
 # "ca-bundle" (--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt). It is mounted
 # for the install only and is in no layer, no ENV and no history entry.
-ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+ARG BASE_IMAGE=python:3.14.7-slim-bookworm@sha256:9ab8d9c8514b44f90cf0029dd42fdd7e9e211e639c8b995304cc04568dee900f
 
 FROM ${BASE_IMAGE} AS build
 # An index URL is a build-stage argument only: the final stage does not inherit it.
@@ -42,7 +43,7 @@ ARG MODEL_DIR=out/model
 COPY ${MODEL_DIR}/ /app/model/
 ARG REVISION=unknown
 ARG CREATED=unknown
-ARG SOURCE=unknown
+ARG SOURCE=
 ARG MODEL_VERSION=unknown
 ARG MODEL_SHA256=unknown
 ARG MODEL_METRICS=

@@ -2,7 +2,8 @@
 # Make a Docker engine and a local Python base image available on a Debian machine that
 # reaches only package registries (no Docker Hub). Idempotent: each part is skipped when
 # already done. .ci/run calls it before the docker-marked tests.
-#   1. docker.io + debootstrap from Debian (if missing)
+#   1. docker.io + debootstrap from Debian, and skopeo + docker-registry + apache2-utils for the
+#      tag-mover tests (a private registry on loopback) (if missing)
 #   2. dockerd in the background (if no engine answers); its pid and log are in $ML_CICD_DOCKER_STATE
 #   3. local/debian:bookworm from debootstrap (if missing)
 #   4. local/python:3.11-bookworm: Debian's python3 + venv on top (if missing)
@@ -22,10 +23,13 @@ mkdir -p "$STATE"
 say() { echo "docker-engine: $*" >&2; }
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
-if [ ! -x "$DOCKER" ] || ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-  say "installing docker.io and debootstrap from Debian (about 30 s)..."
+missing=0
+for tool in dockerd debootstrap skopeo docker-registry htpasswd; do command -v "$tool" >/dev/null || missing=1; done
+if [ ! -x "$DOCKER" ] || [ "$missing" = 1 ]; then
+  say "installing docker.io, debootstrap, skopeo, docker-registry and apache2-utils from Debian (about 40 s)..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    docker.io debootstrap skopeo docker-registry apache2-utils >/dev/null
 fi
 
 if ! "$DOCKER" info >/dev/null 2>&1; then

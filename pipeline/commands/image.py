@@ -23,13 +23,13 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from model.artifact import read_metadata
 from model.codec import read_optional, read_record, write_record
 from model.records import Image, Lineage, Metrics
 from pipeline.config import DEFAULT_CONFIG
+from pipeline.core.labels import image_labels
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import docker, outdir
 from pipeline.io.git import source_url
@@ -37,7 +37,6 @@ from pipeline.io.run import run_id
 
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACT_FILES = ("model.joblib", "metadata.json", "lineage.json", "metrics.json")
-HEADLINE_METRICS = ("roc_auc", "f1", "accuracy", "rmse", "r2", "mae")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -107,14 +106,12 @@ def build(
     elif not ca_bundle.is_file():
         raise DataError(f"--ca-bundle {ca_bundle}: no such file (expected a PEM CA bundle)")
     lineage = read_optional(model_dir / Lineage.FILE, Lineage)
+    metrics_path = next((p for p in (out / Metrics.FILE, model_dir / Metrics.FILE) if p.is_file()), None)
+    metrics = read_record(metrics_path, Metrics) if metrics_path is not None else None
+    version = lineage.version if lineage is not None else None
     build_args = {
         "MODEL_DIR": "artefact",
-        "REVISION": revision or metadata.git_commit or "unknown",
-        "CREATED": datetime.now(UTC).isoformat(timespec="seconds"),
-        "SOURCE": source_url(REPO),
-        "MODEL_VERSION": str(lineage.version) if lineage is not None else sha[:12],
-        "MODEL_SHA256": sha,
-        "MODEL_METRICS": headline_metrics(out / Metrics.FILE, model_dir / Metrics.FILE),
+        **image_labels(metadata, metrics, version, revision or "", source_url(REPO)),
     }
     if base_image:
         build_args["BASE_IMAGE"] = base_image
@@ -145,12 +142,3 @@ def build(
     write_record(out / Image.FILE, result)
     print(f"built {tag}: {result.size_bytes / 1e6:.0f} MB in {result.build_seconds} s", file=sys.stderr)
     return result
-
-
-def headline_metrics(*candidates: Path) -> str:
-    """Return a few overall metrics of the first existing metrics file as ``name=value,...``."""
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        return ""
-    overall = read_record(path, Metrics).overall
-    return ",".join(f"{k}={overall[k]:.4f}" for k in HEADLINE_METRICS if overall.get(k) is not None)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:acme/churn.git
 
 
 def git_commit() -> str | None:
@@ -23,7 +26,11 @@ def git_commit() -> str | None:
 
 
 def source_url(repo: Path) -> str:
-    """Return the repository URL for the source label: GitHub Actions' variables, else git's origin."""
+    """Return the repository URL for the source label: GitHub Actions' variables, else git's origin.
+
+    Empty when there is none, and when the origin is a local path (a clone of a clone): a label
+    must not carry a path of the machine that built the image.
+    """
     server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     if server and repository:
         return f"{server}/{repository}"
@@ -36,9 +43,11 @@ def source_url(repo: Path) -> str:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return ""
     url = done.stdout.strip() if done.returncode == 0 else ""
     parts = urlsplit(url)
+    if not parts.netloc and not SCP_LIKE.match(url):  # /path/to/clone, file:///..., ../repo
+        return ""
     if parts.username or parts.password:  # never put https://user:token@host/... into a label
         url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return url or "unknown"
+    return url

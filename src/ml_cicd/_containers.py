@@ -10,13 +10,16 @@ from typing import Any, Final, TypeVar, cast
 import dagger
 from dagger import dag, function
 
-# Python 3.12 slim, pinned by digest exactly as dagger/dagger pins it at tag v0.21.8 in
-# core/integration/module_python_test.go ("pinned base image" test). The serving image gets
-# its BASE_IMAGE from this module as a build argument, so steps and image share this base.
+# The official Python 3.14.7 slim (Debian bookworm) image, pinned by its index digest as
+# docker-library/repo-info records it: repos/python/remote/3.14.7-slim-bookworm.md at commit
+# 422f3cfe488dc9ae394c5058b27db617f72c91db ("docker pull python@sha256:9ab8d9c8..."; amd64, arm64
+# and more). The Dockerfile's default BASE_IMAGE is the same reference, and the engine passes this
+# one to the image build, so the steps and the serving image run one Python. Every pin in
+# requirements*.txt has cp314 wheels for x86_64 and aarch64 (README, "Base image").
 PYTHON_IMAGE: Final[str] = (
-    "python:3.12.1-slim@sha256:a64ac5be6928c6a94f00b16e09cdf3ba3edd44452d10ffa4516a58004873573e"
+    "python:3.14.7-slim-bookworm@sha256:9ab8d9c8514b44f90cf0029dd42fdd7e9e211e639c8b995304cc04568dee900f"
 )
-PYTHON_VERSION: Final[str] = "3.12"
+PYTHON_VERSION: Final[str] = "3.14"
 PIP_CACHE_PATH: Final[str] = "/root/.cache/pip"
 PIP_CACHE_VOLUME: Final[str] = f"ml-cicd-pip-python{PYTHON_VERSION}"
 WORKDIR: Final[str] = "/src"
@@ -24,6 +27,10 @@ REQUIREMENTS: Final[tuple[str, ...]] = ("requirements-serve.txt", "requirements.
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
 CA_SECRET: Final[str] = "ca-bundle"  # also the secret id the Dockerfile mounts (/run/secrets/ca-bundle)
 CA_PATH: Final[str] = f"/run/secrets/{CA_SECRET}"
+SECRET_LIMIT: Final[int] = 128_000  # bytes; the documented limit of dag.set_secret
+CHAMPION_PLATFORM: Final[str] = "linux/amd64"  # only files are read from it: any platform serves
+SKOPEO: Final[str] = "skopeo=1.9.3+ds1-1+b10"  # Debian bookworm's, to move tags without re-encoding
+HEADLINE_METRICS: Final[tuple[str, ...]] = ("roc_auc", "f1", "accuracy", "rmse", "r2", "mae")
 
 CONFIG: Final[str] = "configs/pipeline.toml"
 OUT: Final[str] = "out"
@@ -66,6 +73,17 @@ def function_cached(policy: str) -> Callable[[F], F]:
         return cast(F, register(cache=policy)(func))
 
     return apply
+
+
+def ca_secret(pem: str) -> dagger.Secret:
+    """Return ``pem`` as the named CA secret, refusing a bundle over Dagger's documented secret size."""
+    size = len(pem.encode())
+    if size > SECRET_LIMIT:
+        raise ValueError(
+            f"--ca-bundle is {size:,} bytes; a Dagger secret holds at most {SECRET_LIMIT:,}: pass only your "
+            "proxy's CA certificate (a few kB), or give the engine the CA (README, 'Behind a proxy')"
+        )
+    return dag.set_secret(CA_SECRET, pem)
 
 
 def python_env(source: dagger.Directory, ca: dagger.Secret | None) -> Build:
@@ -139,3 +157,74 @@ def repository(ref: str) -> str:
     name = ref.split("@", 1)[0]
     slash, colon = name.rfind("/"), name.rfind(":")
     return name[:colon] if colon > slash else name
+
+
+def champion_model(image: str, platform: str, auth: Build) -> dagger.Directory:
+    """Return the model directory of a serving image, pulled for ``platform`` with ``auth`` attached first."""
+    ctr = dag.container(platform=dagger.Platform(platform)).with_(auth).from_(image)
+    return ctr.directory(IMAGE_MODEL_PATH)
+
+
+def image_labels(
+    metadata: dict[str, Any], metrics: dict[str, Any] | None, revision: str, source: str
+) -> dict[str, str]:
+    """Return the label build arguments for a model: the Dagger twin of ``pipeline/core/labels.py``.
+
+    This module cannot import ``pipeline/``; ``tests/dagger/test_module.py`` holds the two equal.
+    """
+    overall = (metrics or {}).get("overall") or {}
+    return {
+        "REVISION": revision or metadata.get("git_commit") or "unknown",
+        "CREATED": str(metadata["created_at"]),
+        "SOURCE": source,
+        "MODEL_VERSION": str(metadata["model_sha256"])[:12],
+        "MODEL_SHA256": str(metadata["model_sha256"]),
+        "MODEL_METRICS": ",".join(
+            f"{k}={overall[k]:.4f}" for k in HEADLINE_METRICS if overall.get(k) is not None
+        ),
+    }
+
+
+# Moves TAG onto the image IMAGE points at, keeping its manifest (index) bytes: the digest and every
+# platform stay as published. The digest is the sha256 of the raw manifest, so no platform has to
+# match the machine running it. Refuses (exit 3) when the tag ends up on other bytes.
+MOVE_TAG: Final[str] = """set -euo pipefail
+auth=() src=() dst=()
+if [ -n "${REGISTRY_PASSWORD:-}" ]; then
+  login="$REGISTRY_USERNAME:$REGISTRY_PASSWORD"
+  auth=(--creds "$login") src=(--src-creds "$login") dst=(--dest-creds "$login")
+fi
+manifest=$(mktemp)
+digest_of() {  # sets $digest (called directly, not in $(...), so that set -e holds inside)
+  skopeo inspect --raw "${auth[@]}" "docker://$1" >"$manifest"
+  digest="sha256:$(sha256sum <"$manifest" | cut -d' ' -f1)"
+}
+digest_of "$IMAGE"
+published=$digest
+skopeo copy --all --preserve-digests "${src[@]}" "${dst[@]}" "docker://$REPOSITORY@$published" "docker://$TARGET"
+digest_of "$TARGET"
+moved=$digest
+if [ "$moved" != "$published" ]; then
+  echo "refusing: $TARGET resolves to $moved, not $published: the registry re-encoded the manifest" >&2
+  exit 3
+fi
+echo "$TARGET@$published"
+"""
+
+
+def tag_mover(image: str, target: str, username: str, password: dagger.Secret | None) -> dagger.Container:
+    """Return a container that points ``target`` at ``image``'s published manifest (digest and platforms kept)."""
+    ctr = (
+        dag.container()
+        .from_(PYTHON_IMAGE)
+        .with_exec(
+            ["sh", "-c", f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {SKOPEO}"]
+        )
+        .with_env_variable("IMAGE", image)
+        .with_env_variable("REPOSITORY", repository(image))
+        .with_env_variable("TARGET", target)
+        .with_env_variable("REGISTRY_USERNAME", username)
+    )
+    if password is not None:
+        ctr = ctr.with_secret_variable("REGISTRY_PASSWORD", password)
+    return ctr.with_exec(["bash", "-c", MOVE_TAG])

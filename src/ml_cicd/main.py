@@ -4,8 +4,14 @@ Each step runs the same ``python -m pipeline ...`` argv as the host runner (``pi
 in a container built by ``_containers``. Artefacts travel between steps as Directories placed
 at the host runner's paths (``out/...``). Nothing is caught: a failing exec fails the call with
 its own output, except where a function must still return a report (its docstring says so).
+
+Cache policy (each function's decorator; the README's table, "Dagger", is checked against it):
+functions of the source alone keep the engine's default (results reused for identical arguments);
+functions that take a champion image by tag run once per ``dagger call`` ("session"), since the
+tag may have moved; functions with side effects never reuse a result ("never").
 """
 
+import json
 import tomllib
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
@@ -15,12 +21,11 @@ import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
 
 from ._containers import (
-    CA_SECRET,
     CHAMPION,
+    CHAMPION_PLATFORM,
     CONFIG,
     EVALUATE,
     GATE,
-    IMAGE_MODEL_PATH,
     LINT,
     MODEL,
     OUT,
@@ -33,11 +38,16 @@ from ._containers import (
     TRAIN,
     VALIDATE,
     WORKDIR,
+    Build,
+    ca_secret,
+    champion_model,
     function_cached,
+    image_labels,
     registry_auth,
     repository,
     run,
     step,
+    tag_mover,
 )
 
 SOURCE_IGNORE: Final[list[str]] = [
@@ -57,6 +67,7 @@ SOURCE_IGNORE: Final[list[str]] = [
 ]
 PROTECTED_TAG: Final[str] = "production"
 REPORT_FILE: Final[str] = f"{OUT}/report.md"
+SESSION, NEVER = "session", "never"
 
 Source = Annotated[
     dagger.Directory,
@@ -67,18 +78,17 @@ Source = Annotated[
 Full = Annotated[bool, Doc("train on every row instead of the configured CI sample (adds --full)")]
 Champion = Annotated[dagger.Directory | None, Doc("champion model artefact directory to gate against")]
 ChampionImage = Annotated[
-    str,
-    Doc(
-        f"serving image whose model ({IMAGE_MODEL_PATH}) is the champion, e.g. ghcr.io/acme/churn:production"
-    ),
+    str, Doc("serving image whose model (/app/model) is the champion, e.g. ghcr.io/acme/churn:production")
 ]
 Revision = Annotated[
     str, Doc("git commit SHA: the model's git_commit, the image label and the published tag")
 ]
 Address = Annotated[str, Doc("image repository to push to, without tag, e.g. ghcr.io/acme/churn")]
-Username = Annotated[str, Doc("registry user name")]
-Password = Annotated[dagger.Secret | None, Doc("registry password or token, e.g. env://REGISTRY_TOKEN")]
 Approve = Annotated[bool, Doc(f"explicit approval, required to move the {PROTECTED_TAG} tag")]
+
+
+class GateFailed(Exception):
+    """The candidate did not pass its required gates; the message is the report."""
 
 
 @object_type
@@ -87,8 +97,21 @@ class MlCicd:
 
     ca_bundle: Annotated[
         dagger.File | None,
-        Doc("PEM CA bundle for pip behind a TLS-intercepting proxy (mounted as a secret, never baked in)"),
+        Doc(
+            "PEM CA for pip behind a TLS-intercepting proxy (a secret, never baked in; at most 128,000 bytes)"
+        ),
     ] = None
+    registry_username: Annotated[str, Doc("registry user name, for the champion image and publishing")] = ""
+    registry_password: Annotated[
+        dagger.Secret | None, Doc("registry password or token, e.g. env://REGISTRY_TOKEN")
+    ] = None
+    champion_platform: Annotated[
+        str,
+        Doc(f"platform to pull the champion image for (default {CHAMPION_PLATFORM}; only files are read)"),
+    ] = CHAMPION_PLATFORM
+    repository: Annotated[
+        str, Doc("repository URL for the image's source label, e.g. https://github.com/acme/churn")
+    ] = ""
 
     @function
     @check
@@ -118,7 +141,7 @@ class MlCicd:
         """Evaluate the trained model on held-out rows and return metrics.json."""
         return self._evaluate(source, await self._ca(), full, revision).file(f"{OUT}/metrics.json")
 
-    @function
+    @function_cached(SESSION)
     async def gate(
         self,
         source: Source,
@@ -128,10 +151,10 @@ class MlCicd:
         revision: Revision = "",
     ) -> dagger.File:
         """Apply the quality gates (against the champion, when given) and return gates.json."""
-        ca, champ = await self._ca(), _champion(champion, champion_image)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
         return self._gate(source, ca, full, champ, revision).file(f"{OUT}/gates.json")
 
-    @function
+    @function_cached(SESSION)
     async def report(
         self,
         source: Source,
@@ -141,10 +164,10 @@ class MlCicd:
         revision: Revision = "",
     ) -> str:
         """Return the markdown report, written even when a gate failed (the report says which)."""
-        ca, champ = await self._ca(), _champion(champion, champion_image)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
         return await self._report(source, ca, full, champ, revision).file(REPORT_FILE).contents()
 
-    @function
+    @function_cached(SESSION)
     async def artifacts(
         self,
         source: Source,
@@ -154,10 +177,10 @@ class MlCicd:
         revision: Revision = "",
     ) -> dagger.Directory:
         """Return out/ (model, metrics, gates, report, ...), written even when a gate failed."""
-        ca, champ = await self._ca(), _champion(champion, champion_image)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
         return self._report(source, ca, full, champ, revision).directory(OUT)
 
-    @function
+    @function_cached(SESSION)
     async def build_image(
         self,
         source: Source,
@@ -167,10 +190,10 @@ class MlCicd:
         revision: Revision = "",
     ) -> dagger.Container:
         """Build the serving image from the Dockerfile with the gated model inside."""
-        ca, champ = await self._ca(), _champion(champion, champion_image)
-        return self._image(source, ca, full, champ, revision)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
+        return await self._passing_image(source, ca, full, champ, revision)
 
-    @function
+    @function_cached(SESSION)
     async def smoke_test(
         self,
         source: Source,
@@ -180,52 +203,47 @@ class MlCicd:
         revision: Revision = "",
     ) -> str:
         """Start the serving image as a service and check /health and /predict through it."""
-        ca, champ = await self._ca(), _champion(champion, champion_image)
-        return await self._smoke_test(source, ca, full, champ, revision).stdout()
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
+        image = await self._passing_image(source, ca, full, champ, revision)
+        return await self._smoke_test(source, ca, image, full, champ, revision).stdout()
 
-    @function_cached("never")
+    @function_cached(NEVER)
     async def publish(
         self,
         source: Source,
         address: Address,
         revision: Revision,
-        registry_username: Username = "",
-        registry_password: Password = None,
         champion: Champion = None,
         champion_image: ChampionImage = "",
         full: Full = False,
     ) -> str:
         """Push the serving image tagged with the commit SHA and return its address with digest."""
         _need_revision(address, revision)
-        ca, champ = await self._ca(), _champion(champion, champion_image)
-        image = self._image(source, ca, full, champ, revision)
-        return await _publish(image, address, revision, registry_username, registry_password)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
+        image = await self._passing_image(source, ca, full, champ, revision)
+        return await self._publish(image, address, revision)
 
-    @function_cached("never")
+    @function_cached(NEVER)
     async def promote(
         self,
         image: Annotated[str, Doc("published image to promote, by digest or commit tag")],
         tag: Annotated[str, Doc("tag to move onto that image, e.g. staging or production")] = "staging",
         approve: Approve = False,
-        registry_username: Username = "",
-        registry_password: Password = None,
     ) -> str:
-        """Point a tag (staging, production, ...) at an already published image."""
-        return await _move_tag(image, tag, approve, registry_username, registry_password)
+        """Point a tag (staging, production, ...) at an already published image, keeping its digest."""
+        return await self._move_tag(image, tag, approve)
 
-    @function_cached("never")
+    @function_cached(NEVER)
     async def rollback(
         self,
         image: Annotated[str, Doc("earlier published image to restore, by digest or commit tag")],
         tag: Annotated[str, Doc("tag to move back onto that image")] = PROTECTED_TAG,
         approve: Approve = False,
-        registry_username: Username = "",
-        registry_password: Password = None,
     ) -> str:
-        """Move a tag (production by default) back to an earlier published image."""
-        return await _move_tag(image, tag, approve, registry_username, registry_password)
+        """Move a tag (production by default) back to an earlier published image, keeping its digest."""
+        return await self._move_tag(image, tag, approve)
 
-    @function_cached("never")
+    @function_cached(NEVER)
     async def retrain(
         self,
         source: Source,
@@ -233,29 +251,30 @@ class MlCicd:
         revision: Revision,
         champion_image: ChampionImage = "",
         data: Annotated[dagger.File | None, Doc("new table replacing the configured data file")] = None,
-        registry_username: Username = "",
-        registry_password: Password = None,
     ) -> str:
         """Validate new data, train on all of it, gate against the champion, publish only if it passes.
 
-        A failed gate is the expected "not better" outcome here: the gate runs with any exit code
-        so that the report is still returned, saying the candidate was not published.
+        Exit 1 from the gate is the expected "not better" outcome: the report is returned, saying the
+        candidate was not published, and the call succeeds. Any other failure (bad data, exit 2 from
+        the gate) fails the call.
         """
         _need_revision(address, revision)
         if data is not None:
             table = tomllib.loads(await source.file(CONFIG).contents())["data"]["path"]
             source = source.with_file(table, data)
-        ca, champ = await self._ca(), _champion(None, champion_image)
+        ca, champ = await self._ca(), self._champion(None, champion_image)
         await self._validate(source, ca).sync()
-        report = await self._report(source, ca, True, champ, revision).file(REPORT_FILE).contents()
-        if await self._gate(source, ca, True, champ, revision, dagger.ReturnType.ANY).exit_code() != 0:
-            return f"{report}\n\nNot published: the candidate did not pass the gates.\n"
-        await self._smoke_test(source, ca, True, champ, revision).sync()
-        image = self._image(source, ca, True, champ, revision)
-        published = await _publish(image, address, revision, registry_username, registry_password)
+        gated = self._gate(source, ca, True, champ, revision)
+        report = await self._report_of(source, ca, gated).file(REPORT_FILE).contents()
+        not_better = retrain_outcome(await gated.exit_code(), report)
+        if not_better is not None:
+            return not_better
+        image = await self._image(source, ca, gated, revision)
+        await self._smoke_test(source, ca, image, True, champ, revision).sync()
+        published = await self._publish(image, address, revision)
         return f"{report}\n\nPublished `{published}`.\n"
 
-    @function_cached("never")
+    @function_cached(NEVER)
     async def full_pipeline(
         self,
         source: Source,
@@ -264,27 +283,26 @@ class MlCicd:
         full: Full = False,
         revision: Revision = "",
         address: Annotated[str, Doc("image repository to publish to (default: no publish)")] = "",
-        registry_username: Username = "",
-        registry_password: Password = None,
     ) -> str:
         """Run the whole DAG and return the markdown report; publish when an address is given.
 
-        lint, test and validate run concurrently; then train, evaluate, gate, report, build_image,
-        smoke_test and publish. The report is written before the gate is enforced (that gate runs
-        with any exit code), so after a failed gate `dagger call artifacts` returns it from cache.
+        lint, test and validate run concurrently; then train, evaluate and gate (once, whatever its exit
+        code), the report; when a required gate did not pass the call fails with the report as its
+        error; otherwise build_image, smoke_test and publish.
         """
         if address:
             _need_revision(address, revision)
-        ca, champ = await self._ca(), _champion(champion, champion_image)
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
         await _concurrently(
             self._lint(source, ca).sync, self._test(source, ca).sync, self._validate(source, ca).sync
         )
-        report = await self._report(source, ca, full, champ, revision).file(REPORT_FILE).contents()
-        await self._gate(source, ca, full, champ, revision).sync()
-        await self._smoke_test(source, ca, full, champ, revision).sync()
+        gated = self._gate(source, ca, full, champ, revision)
+        report = await self._report_of(source, ca, gated).file(REPORT_FILE).contents()
+        await _require_pass(gated, report)
+        image = await self._image(source, ca, gated, revision)
+        await self._smoke_test(source, ca, image, full, champ, revision).sync()
         if address:
-            image = self._image(source, ca, full, champ, revision)
-            published = await _publish(image, address, revision, registry_username, registry_password)
+            published = await self._publish(image, address, revision)
             report = f"{report}\n\nPublished `{published}`.\n"
         return report
 
@@ -292,9 +310,18 @@ class MlCicd:
 
     async def _ca(self) -> dagger.Secret | None:
         """Return the CA bundle as a named secret (a Dockerfile mounts build secrets by name)."""
-        if self.ca_bundle is None:
-            return None
-        return dag.set_secret(CA_SECRET, await self.ca_bundle.contents())
+        return None if self.ca_bundle is None else ca_secret(await self.ca_bundle.contents())
+
+    def _auth(self, address: str) -> Build:
+        return registry_auth(address, self.registry_username, self.registry_password)
+
+    def _champion(self, champion: dagger.Directory | None, champion_image: str) -> dagger.Directory | None:
+        """Return the champion artefact from a Directory or an image (None: the champion gate is skipped)."""
+        if champion is not None and champion_image:
+            raise ValueError("give either --champion or --champion-image, not both")
+        if champion_image:
+            return champion_model(champion_image, self.champion_platform, self._auth(champion_image))
+        return champion
 
     def _lint(self, source: dagger.Directory, ca: dagger.Secret | None) -> dagger.Container:
         # actionlint finds the workflows from the repository root, marked by .git (not in the source)
@@ -327,14 +354,14 @@ class MlCicd:
         full: bool = False,
         champion: dagger.Directory | None = None,
         revision: str = "",
-        expect: dagger.ReturnType = dagger.ReturnType.SUCCESS,
     ) -> dagger.Container:
+        """The gate step, run whatever its exit code: callers read ``exit_code()`` (one gate exec per call)."""
         validated = self._validate(source, ca).directory(OUT)
         evaluated = self._evaluate(source, ca, full, revision).directory(OUT)
         ctr = step(source, ca, validated, evaluated)
         if champion is not None:
             ctr = ctr.with_directory(f"{WORKDIR}/{CHAMPION}", champion)
-        return ctr.with_(run(GATE, expect))
+        return ctr.with_(run(GATE, dagger.ReturnType.ANY))
 
     def _report(
         self,
@@ -344,23 +371,46 @@ class MlCicd:
         champion: dagger.Directory | None = None,
         revision: str = "",
     ) -> dagger.Container:
-        gated = self._gate(source, ca, full, champion, revision, dagger.ReturnType.ANY).directory(OUT)
-        return step(source, ca, gated).with_(run(REPORT))
+        return self._report_of(source, ca, self._gate(source, ca, full, champion, revision))
 
-    def _image(
+    def _report_of(
+        self, source: dagger.Directory, ca: dagger.Secret | None, gated: dagger.Container
+    ) -> dagger.Container:
+        return step(source, ca, gated.directory(OUT)).with_(run(REPORT))
+
+    async def _passing_image(
         self,
         source: dagger.Directory,
         ca: dagger.Secret | None,
-        full: bool = False,
-        champion: dagger.Directory | None = None,
-        revision: str = "",
+        full: bool,
+        champion: dagger.Directory | None,
+        revision: str,
     ) -> dagger.Container:
-        model = self._gate(source, ca, full, champion, revision).directory(MODEL)
-        build_args = [
-            dagger.BuildArg("BASE_IMAGE", PYTHON_IMAGE),
-            dagger.BuildArg("MODEL_DIR", MODEL),
-            dagger.BuildArg("REVISION", revision or "unknown"),
-        ]
+        """Build the image of a model whose required gates passed (else fail with the report)."""
+        gated = self._gate(source, ca, full, champion, revision)
+        if await gated.exit_code() != 0:
+            await _require_pass(gated, await self._report_of(source, ca, gated).file(REPORT_FILE).contents())
+        return await self._image(source, ca, gated, revision)
+
+    async def _image(
+        self, source: dagger.Directory, ca: dagger.Secret | None, gated: dagger.Container, revision: str
+    ) -> dagger.Container:
+        """Build the serving image from the gated model, with the same labels as the host build."""
+        out = gated.directory(OUT)
+        metadata = json.loads(await out.file("model/metadata.json").contents())
+        metrics = json.loads(await out.file("metrics.json").contents())
+        labels = image_labels(metadata, metrics, revision, self.repository)
+        return self._build(source, ca, out.directory("model"), labels)
+
+    def _build(
+        self,
+        source: dagger.Directory,
+        ca: dagger.Secret | None,
+        model: dagger.Directory,
+        labels: dict[str, str],
+    ) -> dagger.Container:
+        build_args = [dagger.BuildArg("BASE_IMAGE", PYTHON_IMAGE), dagger.BuildArg("MODEL_DIR", MODEL)]
+        build_args += [dagger.BuildArg(name, value) for name, value in labels.items()]
         context = source.with_directory(MODEL, model)
         return context.docker_build(build_args=build_args, secrets=[ca] if ca is not None else None)
 
@@ -368,26 +418,26 @@ class MlCicd:
         self,
         source: dagger.Directory,
         ca: dagger.Secret | None,
+        image: dagger.Container,
         full: bool = False,
         champion: dagger.Directory | None = None,
         revision: str = "",
     ) -> dagger.Container:
-        service = self._image(source, ca, full, champion, revision).with_exposed_port(PORT)
+        service = image.with_exposed_port(PORT).as_service(use_entrypoint=True)
         gated = self._gate(source, ca, full, champion, revision).directory(OUT)
-        return (
-            step(source, ca, gated)
-            .with_service_binding(SERVICE, service.as_service(use_entrypoint=True))
-            .with_(run(SMOKE))
-        )
+        return step(source, ca, gated).with_service_binding(SERVICE, service).with_(run(SMOKE))
 
+    async def _publish(self, image: dagger.Container, address: str, revision: str) -> str:
+        """Push ``image`` as ``address:revision`` and return the reference with its digest."""
+        return await image.with_(self._auth(address)).publish(f"{address}:{revision}")
 
-def _champion(champion: dagger.Directory | None, champion_image: str) -> dagger.Directory | None:
-    """Return the champion artefact from a Directory or an image (None: the champion gate is skipped)."""
-    if champion is not None and champion_image:
-        raise ValueError("give either --champion or --champion-image, not both")
-    if champion_image:
-        return dag.container().from_(champion_image).directory(IMAGE_MODEL_PATH)
-    return champion
+    async def _move_tag(self, image: str, tag: str, approve: bool) -> str:
+        """Point ``tag`` of ``image``'s repository at its published manifest; return ``repo:tag@digest``."""
+        if tag == PROTECTED_TAG and not approve:
+            raise ValueError(f"moving the {PROTECTED_TAG} tag needs --approve (an explicit approval)")
+        target = f"{repository(image)}:{tag}"
+        mover = tag_mover(image, target, self.registry_username, self.registry_password)
+        return (await mover.stdout()).strip().splitlines()[-1]
 
 
 def _need_revision(address: str, revision: str) -> None:
@@ -396,22 +446,42 @@ def _need_revision(address: str, revision: str) -> None:
         raise ValueError(f"publishing to {address!r} needs --revision (the commit SHA used as the image tag)")
 
 
-async def _publish(
-    image: dagger.Container, address: str, revision: str, username: str, password: dagger.Secret | None
-) -> str:
-    """Push ``image`` as ``address:revision`` and return the reference with its digest."""
-    return await image.with_(registry_auth(address, username, password)).publish(f"{address}:{revision}")
+async def _require_pass(gated: dagger.Container, report: str) -> None:
+    """Raise :class:`GateFailed` carrying ``report`` when the gate step did not exit 0.
+
+    This is where the module catches a step's outcome rather than letting it fail the call: the
+    user must see the report (``dagger call`` prints the error message in full) and the call must
+    still exit non-zero.
+    """
+    failure = gate_failure(await gated.exit_code(), report)
+    if failure is not None:
+        raise failure
 
 
-async def _move_tag(
-    image: str, tag: str, approve: bool, username: str, password: dagger.Secret | None
-) -> str:
-    """Publish ``image`` again under ``tag`` in its repository and return the new reference."""
-    if tag == PROTECTED_TAG and not approve:
-        raise ValueError(f"moving the {PROTECTED_TAG} tag needs --approve (an explicit approval)")
-    target = f"{repository(image)}:{tag}"
-    auth = registry_auth(target, username, password)
-    return await dag.container().with_(auth).from_(image).with_(auth).publish(target)
+def gate_failure(code: int, report: str) -> GateFailed | None:
+    """Return the error for a gate step that exited ``code`` (None when it passed), the report first."""
+    if code == 0:
+        return None
+    return GateFailed(
+        f"{report}\n\nthe gate step exited {code}: the candidate did not pass its required gates"
+    )
+
+
+def retrain_outcome(code: int, report: str) -> str | None:
+    """Decide a retrain from its gate's exit code: None to go on and publish, else the call's result.
+
+    1 is the CLI's "a check ran and did not pass": the call succeeds with the report and says nothing
+    was published. Any other non-zero code (2: bad input or config) is no verdict on the model:
+    raise, so that the job fails.
+    """
+    if code == 0:
+        return None
+    if code == 1:
+        return f"{report}\n\nNot published: the candidate did not pass the gates.\n"
+    raise GateFailed(
+        f"{report}\n\nthe gate step exited {code}, which is no verdict on the model (2: bad input or "
+        "config); nothing published"
+    )
 
 
 async def _concurrently(*steps: Callable[[], Coroutine[Any, Any, object]]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import os
 import re
@@ -28,8 +29,13 @@ import dagger
 import pytest
 from dagger import dag
 
+from model.artifact import read_metadata
+from model.codec import read_record
+from model.records import Metrics
+from pipeline.core.labels import LABEL_ARGS, image_labels
 from pipeline.dag import steps
-from tests.conftest import REPO
+from tests.conftest import REPO, Project, dump_toml
+from tests.dagger.registry import PASSWORD, USER, serve
 
 MAIN_OBJECT = "MlCicd"
 MODULE_NAME = "ml-cicd"
@@ -118,6 +124,23 @@ def _pin(package: str) -> str:
     raise AssertionError(f"requirements-dev.txt pins no {package}")
 
 
+def _readme_cache_policy() -> dict[str, str | None]:
+    """Return the README's cache table ("Dagger", "Cache policy") as function -> policy (None: default)."""
+    section = (REPO / "README.md").read_text().split("**Cache policy.**", 1)[1].split("\n\n")[1]
+    policy: dict[str, str | None] = {}
+    for row in section.splitlines()[2:]:
+        functions, cache = row.split("|")[1:3]
+        value = cache.strip().strip("`")
+        policy |= dict.fromkeys(re.findall(r"`(\w+)`", functions), None if value == "default" else value)
+    return policy
+
+
+def _requirement(entry: dict[str, Any]) -> str:
+    """Render a uv.lock ``requires-dist`` entry the way package metadata writes it."""
+    extras = f"[{','.join(entry['extras'])}]" if entry.get("extras") else ""
+    return f"{entry['name']}{extras}{entry.get('specifier', '')}"
+
+
 def _describe(python: Path, cwd: Path, pythonpath: str | None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"DAGGER_MAIN_OBJECT": MAIN_OBJECT, "DAGGER_MODULE": MODULE_NAME}
@@ -168,6 +191,16 @@ def ml() -> ModuleType:
 @pytest.fixture(scope="module")
 def containers(ml: ModuleType) -> ModuleType:
     return importlib.import_module(f"{PACKAGE}._containers")
+
+
+@pytest.fixture(scope="module")
+def lock() -> dict[str, Any]:
+    return tomllib.loads((REPO / "uv.lock").read_text())
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 @pytest.fixture(
@@ -261,35 +294,103 @@ class TestRegistration:
             required = [arg for arg, spec in functions[name]["args"].items() if not spec["optional"]]
             assert not required, f"check {name} needs {required}"
 
-    def test_side_effects_are_never_cached(self, described: dict[str, Any]) -> None:
+    def test_cache_policy_is_the_readmes_table(self, described: dict[str, Any]) -> None:
+        # given the policy each function registers and the README's table
         policies = {name: fn["cache"] for name, fn in described["functions"].items()}
+        # then they agree, side effects are never cached and nothing taking a tag keeps the default
+        assert policies == _readme_cache_policy(), policies
         assert {name for name, cache in policies.items() if cache == "never"} == SIDE_EFFECTS, policies
-        assert all(policies[name] is None for name in set(policies) - SIDE_EFFECTS), policies
+        for name, fn in described["functions"].items():
+            if "champion_image" in fn["args"]:
+                assert policies[name] in {"session", "never"}, (
+                    f"{name} takes a moving tag but caches for days"
+                )
 
-    def test_credentials_are_secrets_and_production_needs_approval(self, described: dict[str, Any]) -> None:
-        functions = described["functions"]
-        for name in ("publish", "promote", "rollback", "retrain", "full_pipeline"):
-            password = functions[name]["args"]["registry_password"]
-            assert password["type"] == "Secret | None", f"{name}: password is {password['type']}"
+    def test_credentials_are_module_options_and_production_needs_approval(
+        self, described: dict[str, Any]
+    ) -> None:
+        # given the constructor and the functions
+        constructor, functions = described["constructor"], described["functions"]
+        # then the credentials are given once, to the module, the password as a secret
+        assert constructor["registry_password"]["type"] == "Secret | None", constructor["registry_password"]
+        assert constructor["registry_username"]["default"] == ""
+        assert constructor["champion_platform"]["default"] == "linux/amd64"
+        with_credentials = [name for name, fn in functions.items() if "registry_password" in fn["args"]]
+        assert not with_credentials, f"functions still taking credentials: {with_credentials}"
         for name, tag in (("promote", "staging"), ("rollback", "production")):
             args = functions[name]["args"]
             assert args["tag"]["default"] == tag and args["approve"]["default"] is False, f"{name}: {args}"
         assert not functions["publish"]["args"]["revision"]["optional"], "publish must require --revision"
 
 
-# --- container shapes ------------------------------------------------------------------------
+class TestLockfile:
+    """uv.lock is what Dagger's Python runtime installs the module from (uv sync)."""
+
+    @staticmethod
+    def _package(lock: dict[str, Any], name: str) -> dict[str, Any]:
+        found = [p for p in lock["package"] if p["name"] == name]
+        assert len(found) == 1, f"uv.lock has {len(found)} entries for {name}"
+        return found[0]
+
+    def test_lock_records_the_projects_python_and_dependencies(
+        self, lock: dict[str, Any], project: dict[str, Any]
+    ) -> None:
+        # given the lock and pyproject.toml
+        root = self._package(lock, project["project"]["name"])
+        # then the lock was made from this pyproject: same Python range, same direct dependencies
+        assert lock["version"] == 1 and lock["requires-python"] == project["project"]["requires-python"]
+        assert root["source"] == {"editable": "."}
+        sources = project["tool"]["uv"]["sources"]
+        expected = [
+            {"name": name} | ({"editable": sources[name]["path"]} if name in sources else {})
+            for name in project["project"]["dependencies"]
+        ]
+        assert root["metadata"]["requires-dist"] == expected, (
+            "uv.lock is stale: run `uv lock` (README, 'Lockfile')"
+        )
+
+    def test_sdk_is_the_vendored_editable_one_with_the_pinned_sdks_dependencies(
+        self, lock: dict[str, Any], project: dict[str, Any]
+    ) -> None:
+        # given the locked dagger-io and the pinned SDK installed in this venv
+        sdk = self._package(lock, "dagger-io")
+        assert project["tool"]["uv"]["sources"]["dagger-io"] == {"path": "sdk", "editable": True}
+        assert sdk["source"] == {"editable": "sdk"}
+        locked = {_requirement(entry) for entry in sdk["metadata"]["requires-dist"]}
+        pinned = {re.sub(r"\s|;.*", "", r) for r in importlib.metadata.requires("dagger-io") or []}
+        # then the lock was resolved for that SDK's requirements, and each one is locked
+        assert importlib.metadata.version("dagger-io") == _pin("dagger-io")
+        assert locked == pinned, f"locked for another SDK: {sorted(locked ^ pinned)}"
+        names = {p["name"] for p in lock["package"]}
+        missing = {re.split(r"[\[<>=!~]", r)[0] for r in pinned} - names
+        assert not missing, f"uv.lock has no entry for {sorted(missing)}"
+
+    def test_lock_is_part_of_the_module_and_sdk_is_not(self) -> None:
+        include = json.loads((REPO / "dagger.json").read_text())["include"]
+        assert "!uv.lock" not in include and "!sdk" in include
+        assert (REPO / ".gitignore").read_text().count("sdk") >= 1
+
+
+# --- container shapes# --- container shapes ------------------------------------------------------------------------
 
 
 class TestContainers:
-    def test_step_image_is_a_python_3_11_or_3_12_slim_pinned_by_digest(
-        self, ml: ModuleType, containers: ModuleType
+    def test_steps_image_and_runtime_share_one_python_pinned_by_index_digest(
+        self, ml: ModuleType, containers: ModuleType, project: dict[str, Any]
     ) -> None:
-        # given a step container
+        # given a step container, the Dockerfile and pyproject.toml
         calls = _calls(ml.MlCicd()._validate(dag.directory(), None))
-        # then it starts from the pinned image
         image = calls[_index(calls, "from")].args["address"]
-        assert image == containers.PYTHON_IMAGE
-        assert re.fullmatch(r"python:3\.1[12](\.\d+)?-slim@sha256:[0-9a-f]{64}", image), image
+        dockerfile = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+        assert dockerfile is not None
+        # then steps, serving image and the module's runtime start from one current Python slim, by digest
+        assert (
+            image == containers.PYTHON_IMAGE == dockerfile.group(1) == project["tool"]["dagger"]["base-image"]
+        )
+        assert re.fullmatch(r"python:3\.14\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), image
+        assert containers.PYTHON_VERSION == "3.14" and image.startswith(
+            f"python:{containers.PYTHON_VERSION}."
+        )
 
     def test_pip_cache_volume_is_named_per_tool_and_python_version(
         self, ml: ModuleType, containers: ModuleType
@@ -364,35 +465,56 @@ class TestContainers:
         paths = [c.args.get("path") for c in _calls(ml.MlCicd()._gate(dag.directory(), None))]
         assert "/src/out/champion" not in paths
 
-    def test_champion_image_is_read_at_the_serving_model_path(self, ml: ModuleType) -> None:
-        calls = _calls(ml._champion(None, "registry.example/acme/churn:production"))
-        assert [(c.name, c.args) for c in calls[1:]] == [
+    def test_champion_image_is_pulled_for_amd64_and_read_at_the_serving_model_path(
+        self, ml: ModuleType
+    ) -> None:
+        # given no credentials
+        calls = _calls(ml.MlCicd()._champion(None, "registry.example/acme/churn:production"))
+        # then the pull is for linux/amd64 whatever the engine's platform, and only /app/model is read
+        assert [(c.name, c.args) for c in calls] == [
+            ("container", {"platform": "linux/amd64"}),
             ("from", {"address": "registry.example/acme/churn:production"}),
             ("directory", {"path": "/app/model"}),
         ]
 
+    def test_private_champion_is_pulled_with_the_credentials_attached_first(self, ml: ModuleType) -> None:
+        # given module credentials and another platform
+        password = dag.set_secret("token", "s3cret")
+        module = ml.MlCicd(
+            registry_username="bot", registry_password=password, champion_platform="linux/arm64"
+        )
+        calls = _calls(module._champion(None, "ghcr.io/acme/churn:production"))
+        # then the credentials are registered before the pull, which is for the platform asked
+        assert calls[0].args == {"platform": "linux/arm64"}
+        auth = _index(calls, "withRegistryAuth", address="ghcr.io/acme/churn:production", username="bot")
+        assert calls[auth].args["secret"] is password
+        assert auth < _index(calls, "from", address="ghcr.io/acme/churn:production")
+
     def test_champion_directory_and_image_together_are_refused(self, ml: ModuleType) -> None:
         with pytest.raises(ValueError, match="either --champion or --champion-image"):
-            ml._champion(dag.directory(), "registry.example/acme/churn:production")
+            ml.MlCicd()._champion(dag.directory(), "registry.example/acme/churn:production")
 
     def test_full_training_adds_the_full_flag(self, ml: ModuleType) -> None:
         assert _execs(ml.MlCicd()._train(dag.directory(), None, full=True))[-1][-1] == "--full"
 
-    def test_image_is_built_from_the_dockerfile_with_the_gated_model(
+    def test_image_is_built_from_the_dockerfile_with_the_gated_model_and_its_labels(
         self, ml: ModuleType, containers: ModuleType
     ) -> None:
-        # given a CA secret and a revision
+        # given a CA secret, a model directory and its labels
         ca = dag.set_secret(containers.CA_SECRET, "pem")
-        calls = _calls(ml.MlCicd()._image(dag.directory(), ca, revision="abc123"))
+        model = dag.directory()
+        labels = {"REVISION": "abc123", "MODEL_SHA256": "f" * 64}
+        calls = _calls(ml.MlCicd()._build(dag.directory(), ca, model, labels))
         # then the model goes into the build context at out/model and the build gets args and the secret
-        assert _index(calls, "withDirectory", path="out/model") < _index(calls, "dockerBuild")
+        placed = _index(calls, "withDirectory", path="out/model")
+        assert calls[placed].args["source"] is model and placed < _index(calls, "dockerBuild")
         build = calls[_index(calls, "dockerBuild")]
         args = {arg["name"]: arg["value"] for arg in build.args["buildArgs"]}
-        assert args == {"BASE_IMAGE": containers.PYTHON_IMAGE, "MODEL_DIR": "out/model", "REVISION": "abc123"}
+        assert args == {"BASE_IMAGE": containers.PYTHON_IMAGE, "MODEL_DIR": "out/model"} | labels
         assert [type(s) for s in build.args["secrets"]] == [dagger.Secret]
 
     def test_smoke_test_reaches_the_image_as_service_model_on_8080(self, ml: ModuleType) -> None:
-        calls = _calls(ml.MlCicd()._smoke_test(dag.directory(), None))
+        calls = _calls(ml.MlCicd()._smoke_test(dag.directory(), None, dag.container()))
         binding = calls[_index(calls, "withServiceBinding", alias="model")]
         service = [(c.name, c.args) for c in _calls(binding.args["service"])[-2:]]
         assert service == [("withExposedPort", {"port": 8080}), ("asService", {"useEntrypoint": True})]
@@ -421,10 +543,114 @@ class TestContainers:
 
     def test_production_tag_needs_an_explicit_approval(self, ml: ModuleType) -> None:
         with pytest.raises(ValueError, match="needs --approve"):
-            asyncio.run(ml._move_tag("ghcr.io/acme/churn:abc", "production", False, "", None))
+            asyncio.run(ml.MlCicd()._move_tag("ghcr.io/acme/churn:abc", "production", False))
+
+    def test_tag_mover_copies_the_published_manifest_with_the_password_as_a_secret(
+        self, containers: ModuleType
+    ) -> None:
+        # given a tag move with credentials
+        password = dag.set_secret("token", "s3cret")
+        image, target = "ghcr.io/acme/churn@sha256:" + "a" * 64, "ghcr.io/acme/churn:production"
+        calls = _calls(containers.tag_mover(image, target, "bot", password))
+        # then Debian's pinned skopeo runs the script with the references as variables, the password a secret
+        assert calls[_index(calls, "from")].args["address"] == containers.PYTHON_IMAGE
+        install = calls[_index(calls, "withExec")].args["args"][-1]
+        assert containers.SKOPEO in install and containers.SKOPEO.startswith("skopeo=")
+        env = {c.args["name"]: c.args["value"] for c in calls if c.name == "withEnvVariable"}
+        assert env == {
+            "IMAGE": image,
+            "REPOSITORY": "ghcr.io/acme/churn",
+            "TARGET": target,
+            "REGISTRY_USERNAME": "bot",
+        }
+        secret = calls[_index(calls, "withSecretVariable", name="REGISTRY_PASSWORD")]
+        assert secret.args["secret"] is password
+        assert calls[-1].name == "withExec" and calls[-1].args["args"] == ["bash", "-c", containers.MOVE_TAG]
+        assert "skopeo copy --all --preserve-digests" in containers.MOVE_TAG
+        assert "s3cret" not in json.dumps([str(c.args) for c in calls])
+
+    def test_tag_mover_without_a_password_sets_no_secret(self, containers: ModuleType) -> None:
+        calls = _calls(containers.tag_mover("r.example/a:b", "r.example/a:staging", "", None))
+        assert "withSecretVariable" not in [c.name for c in calls]
 
 
-# --- the identical DAG -----------------------------------------------------------------------
+class TestOutcomes:
+    """What a call returns or raises for each exit code of the gate step (no engine needed)."""
+
+    REPORT = "# Model report\n\n**FAILED**: roc_auc 0.61 < 0.75\n"
+
+    def test_a_passing_gate_raises_nothing(self, ml: ModuleType) -> None:
+        assert ml.gate_failure(0, self.REPORT) is None
+        assert ml.retrain_outcome(0, self.REPORT) is None  # go on: build, smoke-test, publish
+
+    @pytest.mark.parametrize("code", [1, 2])
+    def test_a_failed_gate_fails_the_call_with_the_report(self, ml: ModuleType, code: int) -> None:
+        error = ml.gate_failure(code, self.REPORT)
+        assert isinstance(error, ml.GateFailed)
+        assert str(error).startswith(self.REPORT) and f"exited {code}" in str(error)
+
+    def test_retrain_not_better_succeeds_with_the_report_and_publishes_nothing(self, ml: ModuleType) -> None:
+        result = ml.retrain_outcome(1, self.REPORT)
+        assert result is not None and result.startswith(self.REPORT) and "Not published" in result
+
+    @pytest.mark.parametrize("code", [2, 3, 127])
+    def test_retrain_with_no_verdict_fails_the_call(self, ml: ModuleType, code: int) -> None:
+        with pytest.raises(ml.GateFailed, match=f"exited {code}") as raised:
+            ml.retrain_outcome(code, self.REPORT)
+        assert str(raised.value).startswith(self.REPORT) and "nothing published" in str(raised.value)
+
+    def test_a_ca_bundle_over_the_secret_limit_is_refused_with_its_size(self, containers: ModuleType) -> None:
+        system_sized = "-----BEGIN CERTIFICATE-----\n" + "A" * 219_597
+        with pytest.raises(
+            ValueError, match=r"--ca-bundle is 219,625 bytes; a Dagger secret holds at most 128,000"
+        ):
+            containers.ca_secret(system_sized)
+        assert isinstance(containers.ca_secret("-----BEGIN CERTIFICATE-----\n"), dagger.Secret)
+
+
+class TestLabels:
+    """Images built by the engine carry the labels the host build sets."""
+
+    def test_module_labels_equal_the_host_builds_on_a_trained_model(
+        self, containers: ModuleType, trained: dict[str, Project]
+    ) -> None:
+        # given a model trained and evaluated by the real CLI
+        out = trained["good"].out
+        metadata = read_metadata(out / "model")
+        metrics = read_record(out / Metrics.FILE, Metrics)
+        # when both sides compute the labels (the module from the JSON files it reads in the engine)
+        host = image_labels(metadata, metrics, None, "c0ffee", "https://github.com/acme/churn")
+        module = containers.image_labels(
+            json.loads((out / "model" / "metadata.json").read_text()),
+            json.loads((out / Metrics.FILE).read_text()),
+            "c0ffee",
+            "https://github.com/acme/churn",
+        )
+        # then they are equal, complete and non-trivial
+        assert module == host
+        assert tuple(host) == LABEL_ARGS
+        assert host["MODEL_SHA256"] == metadata.model_sha256 and "roc_auc=" in host["MODEL_METRICS"]
+        assert host["CREATED"] == metadata.created_at
+
+    def test_without_a_revision_both_fall_back_to_the_models_commit(
+        self, containers: ModuleType, trained: dict[str, Project]
+    ) -> None:
+        out = trained["good"].out
+        metadata = read_metadata(out / "model")
+        raw = json.loads((out / "model" / "metadata.json").read_text())
+        host = image_labels(metadata, None, None, "", "")
+        assert containers.image_labels(raw, None, "", "") == host
+        assert host["REVISION"] == (metadata.git_commit or "unknown") and host["MODEL_METRICS"] == ""
+
+    def test_every_label_argument_reaches_a_label_in_the_dockerfile(self) -> None:
+        dockerfile = (REPO / "Dockerfile").read_text()
+        final = dockerfile.rsplit("\nFROM ", 1)[1]
+        for name in LABEL_ARGS:
+            assert re.search(rf"^ARG {name}=", final, re.M), f"the final stage declares no ARG {name}"
+            assert f"${{{name}}}" in final.split("LABEL", 1)[1], f"no LABEL uses {name}"
+
+
+# --- the identical DAG# --- the identical DAG -----------------------------------------------------------------------
 
 
 class TestIdenticalDag:
@@ -444,7 +670,8 @@ class TestIdenticalDag:
         table = steps(config="configs/pipeline.toml", out="out", url="http://model:8080")
         for step in (s for s in table if not s.host_only):
             # when that function's lazy container is built offline
-            execs = _execs(getattr(ml.MlCicd(), f"_{step.name}")(dag.directory(), None))
+            extra = (dag.container(),) if step.name == "smoke_test" else ()  # the image under test
+            execs = _execs(getattr(ml.MlCicd(), f"_{step.name}")(dag.directory(), None, *extra))
             # then after the one dependency install it runs exactly the step's commands
             assert execs[0] == list(containers.INSTALL), f"{step.name}: first exec {execs[0]}"
             expected = [list(command) for command in step.commands]
@@ -457,13 +684,40 @@ class TestIdenticalDag:
 @pytest.mark.dagger
 @pytest.mark.skipif(shutil.which("dagger") is None, reason="needs the dagger CLI and a container engine")
 class TestWithEngine:
-    """Real `dagger` calls against this repository (run with `pytest -m dagger` where Dagger exists)."""
+    """Real `dagger` calls against this repository (run with `pytest -m dagger` where Dagger exists).
+
+    The private-champion test starts a registry on the host's 127.0.0.1 (Debian's docker-registry,
+    htpasswd auth): the engine must share the host's network to reach it (an engine container run
+    with ``--network host`` and ``_EXPERIMENTAL_DAGGER_RUNNER_HOST=docker-container://<name>``); the
+    engine speaks plain HTTP to loopback registries (engine/server/registryhosts.go, MatchLocalhost).
+    """
 
     @staticmethod
-    def _dagger(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
+    def _dagger(
+        *args: str, timeout: int = 3600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["dagger", "--progress=plain", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+            ["dagger", "--progress=plain", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=os.environ | (env or {}),
         )
+
+    @staticmethod
+    def _project_copy(root: Path, threshold: float | None = None) -> Path:
+        """Copy the tracked files of this repository under ``root``; optionally raise the first metric gate."""
+        files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+        for name in files.stdout.splitlines():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+        if threshold is not None:
+            config = root / "configs" / "pipeline.toml"
+            raw = tomllib.loads(config.read_text())
+            raw["gates"]["metric"][0]["threshold"] = threshold
+            config.write_text(dump_toml(raw))
+        return root
 
     def test_functions_are_listed(self) -> None:
         done = self._dagger("functions")
@@ -485,3 +739,64 @@ class TestWithEngine:
         done = self._dagger("call", "full-pipeline", "--source=.")
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.lstrip().startswith("#"), done.stdout[:500]
+
+    def test_failed_gate_fails_the_call_and_shows_the_report(self, tmp_path: Path) -> None:
+        # given a project whose first metric gate cannot be met
+        source = self._project_copy(tmp_path / "project", threshold=0.999)
+        # when the whole pipeline runs
+        done = self._dagger("call", "full-pipeline", f"--source={source}")
+        # then the call fails, and what it prints is the report naming the gate, then the exit line
+        assert done.returncode != 0, done.stdout[-2000:]
+        shown = done.stdout + done.stderr
+        assert "# " in shown and "0.999" in shown, shown[-3000:]
+        assert "the gate step exited 1: the candidate did not pass its required gates" in shown
+        # and the artefacts (report included) are still there from a second call
+        out = tmp_path / "out"
+        exported = self._dagger("call", "artifacts", f"--source={source}", "export", f"--path={out}")
+        assert exported.returncode == 0 and "FAILED" in (out / "report.md").read_text()
+
+    def test_retrain_with_bad_data_fails_and_publishes_nothing(self, tmp_path: Path) -> None:
+        # given a table that is not the configured schema (semicolons, one column)
+        bad = tmp_path / "new_churn.csv"
+        bad.write_text("customer_id;tenure_months;churned\nc1;5;1\nc2;x;0\n")
+        # when retrain is asked to publish it
+        done = self._dagger(
+            "call",
+            "retrain",
+            "--source=.",
+            "--address=127.0.0.1:9/nowhere",
+            "--revision=retrain-test",
+            f"--data={bad}",
+        )
+        # then the call fails: bad data is no "not better" verdict
+        assert done.returncode != 0, done.stdout[-2000:]
+        assert "Not published" not in done.stdout and "Published" not in done.stdout
+
+    def test_champion_from_a_private_image_on_loopback(self, tmp_path: Path) -> None:
+        with serve(tmp_path / "registry") as registry:
+            creds = [
+                "--registry-username",
+                USER,
+                "--registry-password",
+                "env://ML_CICD_TEST_REGISTRY_PASSWORD",
+            ]
+            secret = {"ML_CICD_TEST_REGISTRY_PASSWORD": PASSWORD}
+            address = f"{registry.host}/acme/churn"
+            # given a champion published to a registry that needs credentials
+            published = self._dagger(
+                *("call", *creds, "publish", "--source=.", f"--address={address}", "--revision=champion"),
+                env=secret,
+            )
+            assert published.returncode == 0, published.stderr[-3000:]
+            assert "@sha256:" in published.stdout
+            # when the gate takes it by tag, with the module's credentials
+            gates = tmp_path / "gates.json"
+            gate = ("gate", "--source=.", f"--champion-image={address}:champion", "export", f"--path={gates}")
+            done = self._dagger("call", *creds, *gate, env=secret)
+            # then it was pulled and compared on rows it never trained on
+            assert done.returncode == 0, done.stderr[-3000:]
+            champion = json.loads(gates.read_text())["champion"]
+            assert champion is not None and champion["rows"] > 0, champion
+            # and without the credentials the pull is refused
+            refused = self._dagger("call", *gate)
+            assert refused.returncode != 0
