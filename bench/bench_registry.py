@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere: import pipeline/ and model/
 
-from model.records import Feature, GateRecord, ModelMetadata  # noqa: E402  (needs the path above)
+from model.records import Feature, GateRecord, ModelMetadata, SplitRule  # noqa: E402  needs the path above
 from pipeline.core.promotion import PRODUCTION, PROMOTE  # noqa: E402
 from pipeline.io.registry import Registry  # noqa: E402
 
@@ -49,6 +49,7 @@ def _build(root: Path, history: int) -> Registry:
         estimator.fit(frame[names], frame["churned"])
         where = root / f"m{seed}"
         metadata = ModelMetadata(
+            run="bench",
             task="classification",
             target="churned",
             labels=(0, 1),
@@ -64,7 +65,11 @@ def _build(root: Path, history: int) -> Registry:
             train_rows=len(frame),
             holdout_rows=0,
             seed=seed,
+            split=SplitRule(("customer_id",), "bench", 0.25),
+            validated=True,
             profile={"numeric": {}, "categorical": {}},
+            compiled=None,
+            out_of_range="count",
         )
         save_artifact(where / "model", estimator, metadata)
         registry.register(

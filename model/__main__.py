@@ -3,11 +3,13 @@
     python -m model --model-dir /app/model --port 8080
 
 Defaults come from the environment: ``MODEL_DIR``, ``HOST`` (0.0.0.0), ``PORT`` (8080),
-``MODEL_MAX_BATCH`` (1000) and ``MODEL_MAX_BODY_BYTES`` (4 MiB). Port 0 picks a free
-port; the one startup line names the URL actually bound. SIGTERM or Ctrl-C stops the
-server gracefully (open requests finish, idle connections close). A model that cannot
-be loaded (missing, tampered, incompatible) stops startup with one ``error:`` line and
-exit code 2.
+``MODEL_WORKERS`` (the CPUs this process may use, within a container's CPU quota),
+``MODEL_RUNTIME`` (auto: ONNX Runtime when the artefact ships an ONNX form, else
+scikit-learn), ``MODEL_MAX_BATCH`` (1000) and ``MODEL_MAX_BODY_BYTES`` (4 MiB). Port 0 picks
+a free port; the one startup line names the URL actually bound, once every worker is ready.
+SIGTERM or Ctrl-C stops the server gracefully (open requests finish, idle connections close).
+A model that cannot be served (missing, tampered, incompatible, or no runtime for it in this
+image) stops startup with one ``error:`` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,16 +18,25 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
-from model.app import create_app
+from model import settings
+from model.artifact import check_servable, model_version
+from model.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 GRACEFUL_SECONDS = 5  # open requests get this long to finish after SIGTERM
+WORKER_READY_SECONDS = 60  # a worker that is not serving by then fails the start
 
 
 class _Server(uvicorn.Server):
@@ -41,17 +52,38 @@ class _Server(uvicorn.Server):
         if not self.started:
             return
         loaded = self.app.state.model
-        host, port = self.config.host, self.config.port
+        port = self.config.port
         for server in getattr(self, "servers", []):
             for sock in server.sockets or ():
                 port = sock.getsockname()[1]
                 break
-        print(
-            f"model {loaded.version} ({loaded.metadata.kind}, sha256 "
-            f"{loaded.metadata.model_sha256[:12]}) serving on http://{host}:{port}",
-            file=sys.stderr,
-            flush=True,
+        announce(
+            f"model {loaded.version} ({loaded.metadata.kind}, {loaded.runtime}, sha256 "
+            f"{loaded.metadata.model_sha256[:12]})",
+            self.config.host,
+            port,
+            1,
         )
+
+
+class _Workers(Multiprocess):
+    """uvicorn's worker supervisor, announcing the model once every worker serves (or failing the start)."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, model: str) -> None:
+        super().__init__(config, sockets=[sock])
+        self.model = model
+        self.failed = False
+
+    def init_processes(self) -> None:
+        """Start the workers and wait until each serves."""
+        super().init_processes()
+        for process in self.processes:
+            if not process.wait_until_ready(WORKER_READY_SECONDS, self.should_exit):
+                self.failed = not self.should_exit.is_set()
+                self.should_exit.set()
+                return
+        port = self.sockets[0].getsockname()[1]
+        announce(self.model, self.config.host, port, len(self.processes))
 
 
 class _HideLoadTraceback(logging.Filter):
@@ -66,30 +98,40 @@ class _HideLoadTraceback(logging.Filter):
         return not (self.app.state.load_error and record.getMessage().startswith("Traceback"))
 
 
+def announce(model: str, host: str, port: int, workers: int) -> None:
+    """Print the one startup line: the model, the URL and the number of worker processes."""
+    processes = "1 process" if workers == 1 else f"{workers} worker processes"
+    print(f"{model} serving on http://{host}:{port} ({processes})", file=sys.stderr, flush=True)
+
+
 def serve(
     model_dir: Path,
     host: str = "0.0.0.0",
     port: int = 8080,
     max_batch: int | None = None,
     max_body_bytes: int | None = None,
+    runtime: str | None = None,
+    workers: int = 1,
 ) -> int:
-    """Run the server until SIGTERM/SIGINT; return 0, or 2 when the model or limits are unusable."""
+    """Run the server until SIGTERM/SIGINT; return 0, or 2 when the model or the options are unusable.
+
+    With ``workers`` > 1 this process only checks the artefact and supervises: each worker
+    imports the app and loads the model itself (started fresh, as uvicorn starts them).
+    """
     try:
-        app = create_app(Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes)
+        chosen = settings.runtime(runtime)
+        settings.limit(max_batch, settings.MAX_BATCH_ENV, settings.DEFAULT_MAX_BATCH)
+        settings.limit(max_body_bytes, settings.MAX_BODY_ENV, settings.DEFAULT_MAX_BODY_BYTES)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-    )
+    if workers > 1:
+        return _serve_workers(Path(model_dir), host, port, max_batch, max_body_bytes, chosen, workers)
+    from model.app import create_app
+
+    app = create_app(Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes, runtime=chosen)
+    config = uvicorn.Config(app, **_options(host, port))
     server = _Server(config, app)
     logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback(app))
     with contextlib.suppress(SystemExit):  # uvicorn exits when startup fails; reported below
@@ -99,6 +141,59 @@ def serve(
         print(f"error: model server did not start: {reason}", file=sys.stderr)
         return 2
     return 0
+
+
+def _serve_workers(
+    model_dir: Path,
+    host: str,
+    port: int,
+    max_batch: int | None,
+    max_body_bytes: int | None,
+    runtime: settings.Runtime,
+    workers: int,
+) -> int:
+    """Serve with ``workers`` processes on one socket; each loads the model (``model.app:app_from_env``)."""
+    try:
+        metadata, onnx = check_servable(model_dir, runtime)
+    except ArtifactError as exc:
+        print(f"error: model server did not start: {exc}", file=sys.stderr)
+        return 2
+    env: dict[str, object] = {settings.MODEL_DIR_ENV: model_dir.resolve(), settings.RUNTIME_ENV: runtime}
+    env |= {settings.MAX_BATCH_ENV: max_batch, settings.MAX_BODY_ENV: max_body_bytes}
+    for name, value in env.items():
+        if value is not None:
+            os.environ[name] = str(value)  # the worker processes read their settings from here
+    metrics = tempfile.mkdtemp(prefix="model-metrics-")
+    os.environ[settings.MULTIPROCESS_ENV] = metrics
+    config = uvicorn.Config("model.app:app_from_env", factory=True, workers=workers, **_options(host, port))
+    used = "onnx" if onnx is not None else "sklearn"
+    model = f"model {model_version(model_dir, metadata)} ({metadata.kind}, {used}, sha256 {metadata.model_sha256[:12]})"
+    try:
+        supervisor = _Workers(config, config.bind_socket(), model)
+        supervisor.run()
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port} ({exc.strerror})", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
+    if supervisor.failed:
+        print(
+            "error: model server did not start: a worker process failed (see the log above)", file=sys.stderr
+        )
+        return 2
+    return 0
+
+
+def _options(host: str, port: int) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, help="port, 0 for any free one (default $PORT or 8080)")
     parser.add_argument(
+        "--workers", type=int, help="worker processes (default $MODEL_WORKERS, else the CPUs available)"
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=settings.RUNTIMES,
+        help="auto (ONNX when the artefact ships it), onnx or sklearn (default $MODEL_RUNTIME or auto)",
+    )
+    parser.add_argument(
         "--max-batch", type=int, help="records per request (default $MODEL_MAX_BATCH or 1000)"
     )
     parser.add_argument(
@@ -135,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         if not raw.strip().isdigit():
             parser.error(f"PORT={raw!r} is not a port number")
         port = int(raw)
-    return serve(args.model_dir, args.host, port, args.max_batch, args.max_body_bytes)
+    workers = args.workers
+    if workers is None:
+        raw = os.environ.get(settings.WORKERS_ENV, "").strip()
+        if raw and not raw.isdigit():
+            parser.error(f"{settings.WORKERS_ENV}={raw!r} is not a whole number")
+        workers = int(raw) if raw else settings.default_workers()
+    if workers < 1:
+        parser.error(f"--workers must be >= 1, got {workers}")
+    return serve(args.model_dir, args.host, port, args.max_batch, args.max_body_bytes, args.runtime, workers)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Endpoints:
 
 - ``GET /health``: the process is alive (always 200).
 - ``GET /ready``: 200 once the model is loaded, 503 before.
-- ``GET /metadata``: version, features, labels, metrics, model sha256, scikit-learn version, limits.
+- ``GET /metadata``: version, runtime, features, labels, metrics, hashes, limits.
 - ``POST /predict``: a batch of records, validated against the feature schema in the metadata
   (``model/request.py``) and answered by ``model/runtime.py``.
-- ``GET /metrics``: Prometheus text format (requests, errors, latency, predictions per class).
+- ``GET /metrics``: Prometheus text format (requests, errors, latency, predictions per class,
+  out-of-range values per feature).
 
 A ``/predict`` request and its answer (churn model)::
 
@@ -19,6 +20,10 @@ A ``/predict`` request and its answer (churn model)::
 
     200 {"predictions": [1], "probabilities": [{"0": 0.27, "1": 0.73}],
          "labels": [0, 1], "model_version": "3"}
+
+With ONNX Runtime a small request is answered on the event loop (the model call takes
+microseconds, a hop to the thread pool would cost more); a large one, or any request to the
+scikit-learn runtime, in the thread pool. Responses are encoded with orjson.
 """
 
 from __future__ import annotations
@@ -29,21 +34,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from model import settings
+from model.artifact import read_metadata
 from model.errors import ArtifactError
-from model.request import read_body
-from model.runtime import LoadedModel, answer_predict, load_model
-from model.telemetry import REGRESSION_LABEL, Telemetry, observe
+from model.request import out_of_range_counts, parse_records, read_body, request_model
+from model.runtime import LoadedModel, load_model, predict_records
+from model.settings import Runtime
+from model.telemetry import REGRESSION_LABEL, Observe, Telemetry
 
-DEFAULT_MAX_BATCH = 1000
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_BATCH_ENV = "MODEL_MAX_BATCH"
-MAX_BODY_ENV = "MODEL_MAX_BODY_BYTES"
+INLINE_BODY_BYTES = 16 * 1024  # ONNX requests up to this size are answered on the event loop
+
+
+class FastJSON(Response):
+    """A JSON response encoded by orjson (numpy values included)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Return ``content`` as JSON bytes."""
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @dataclass(frozen=True)
@@ -54,34 +69,42 @@ class Limits:
     max_body_bytes: int
 
 
-def create_app(model_dir: Path, max_batch: int | None = None, max_body_bytes: int | None = None) -> FastAPI:
+def create_app(
+    model_dir: Path,
+    max_batch: int | None = None,
+    max_body_bytes: int | None = None,
+    runtime: Runtime | None = None,
+) -> FastAPI:
     """Return the API for the artefact in ``model_dir``; the model is loaded at startup.
 
-    ``max_batch`` and ``max_body_bytes`` default to the environment variables
-    ``MODEL_MAX_BATCH`` and ``MODEL_MAX_BODY_BYTES``, else 1000 records and 4 MiB.
-    Startup raises :class:`ArtifactError` for a missing, tampered or incompatible artefact.
+    ``max_batch``, ``max_body_bytes`` and ``runtime`` default to the environment variables
+    ``MODEL_MAX_BATCH``, ``MODEL_MAX_BODY_BYTES`` and ``MODEL_RUNTIME``, else 1000 records, 4 MiB
+    and ``auto`` (ONNX Runtime when the artefact ships an ONNX form). Startup raises
+    :class:`ArtifactError` for a missing, tampered or incompatible artefact.
     """
     model_dir = Path(model_dir)
     limits = Limits(
-        max_batch=_limit(max_batch, MAX_BATCH_ENV, DEFAULT_MAX_BATCH),
-        max_body_bytes=_limit(max_body_bytes, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES),
+        max_batch=settings.limit(max_batch, settings.MAX_BATCH_ENV, settings.DEFAULT_MAX_BATCH),
+        max_body_bytes=settings.limit(max_body_bytes, settings.MAX_BODY_ENV, settings.DEFAULT_MAX_BODY_BYTES),
     )
+    chosen = settings.runtime(runtime)
     telemetry = Telemetry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            loaded = load_model(model_dir)
+            loaded = load_model(model_dir, chosen)
         except ArtifactError as exc:
             app.state.load_error = str(exc)
             raise
         app.state.model = loaded
-        telemetry.info.labels(loaded.version, loaded.metadata.model_sha256).set(1)
+        telemetry.info.labels(loaded.version, loaded.metadata.model_sha256, loaded.runtime).set(1)
         for label in loaded.labels if loaded.labels is not None else [REGRESSION_LABEL]:
             telemetry.predictions.labels(str(label))
         telemetry.ready.set(1)
         yield
         telemetry.ready.set(0)
+        telemetry.worker_stopped()
         app.state.model = None
 
     app = FastAPI(title="model", summary="Predictions from one verified model artefact.", lifespan=lifespan)
@@ -89,7 +112,6 @@ def create_app(model_dir: Path, max_batch: int | None = None, max_body_bytes: in
     app.state.load_error = None
     app.state.limits = limits
     app.state.telemetry = telemetry
-    app.middleware("http")(observe(telemetry))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -97,23 +119,25 @@ def create_app(model_dir: Path, max_batch: int | None = None, max_body_bytes: in
         return {"status": "alive"}
 
     @app.get("/ready")
-    async def ready() -> JSONResponse:
+    async def ready() -> Response:
         """Answer 200 once the model is loaded, 503 before."""
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
-            return JSONResponse({"status": "loading", "detail": "model not loaded"}, status_code=503)
-        return JSONResponse({"status": "ready", "model_version": loaded.version})
+            return FastJSON({"status": "loading", "detail": "model not loaded"}, status_code=503)
+        return FastJSON({"status": "ready", "model_version": loaded.version, "runtime": loaded.runtime})
 
     @app.get("/metadata")
-    def metadata() -> JSONResponse:
-        """Describe the served model: version, features, labels, metrics, hashes and limits."""
+    def metadata() -> Response:
+        """Describe the served model: version, runtime, features, labels, metrics, hashes and limits."""
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
             return _not_ready()
         meta = loaded.metadata
-        return JSONResponse(
+        compiled = meta.compiled
+        return FastJSON(
             {
                 "version": loaded.version,
+                "runtime": loaded.runtime,
                 "task": meta.task,
                 "target": meta.target,
                 "kind": meta.kind,
@@ -122,50 +146,78 @@ def create_app(model_dir: Path, max_batch: int | None = None, max_body_bytes: in
                 "positive_label": meta.positive_label,
                 "metrics": loaded.metrics,
                 "model_sha256": meta.model_sha256,
+                "onnx_sha256": compiled.sha256 if compiled is not None else None,
+                "compiled": compiled.message if compiled is not None else None,
                 "sklearn_version": meta.sklearn_version,
                 "created_at": meta.created_at,
                 "git_commit": meta.git_commit,
+                "out_of_range": meta.out_of_range,
                 "max_batch": limits.max_batch,
                 "max_body_bytes": limits.max_body_bytes,
             }
         )
 
-    @app.post("/predict")
-    async def predict(request: Request) -> JSONResponse:
+    @app.post("/predict", openapi_extra=_predict_schema(model_dir))
+    async def predict(request: Request) -> Response:
         """Predict a batch: ``{"records": [{feature: value, ...}, ...]}`` (see the module docstring)."""
         loaded: LoadedModel | None = app.state.model
         if loaded is None:
             return _not_ready()
         body = await read_body(request, limits.max_body_bytes)
-        if isinstance(body, JSONResponse):
+        if isinstance(body, Response):
             return body
-        response, counts = await run_in_threadpool(answer_predict, loaded, body, limits.max_batch)
+        if loaded.runtime == "onnx" and len(body) <= INLINE_BODY_BYTES:
+            return answer(loaded, body)
+        return await run_in_threadpool(answer, loaded, body)
+
+    def answer(loaded: LoadedModel, body: bytes) -> Response:
+        records = parse_records(body, loaded.request_model, limits.max_batch)
+        if isinstance(records, Response):
+            return records
+        result, counts = predict_records(loaded, records)
         for label, count in counts.items():
             telemetry.predictions.labels(label).inc(count)
-        return response
+        for feature, count in out_of_range_counts(records, loaded.features).items():
+            telemetry.out_of_range.labels(feature).inc(count)
+        return FastJSON(result)
 
     @app.get("/metrics")
     def metrics() -> Response:
         """Return the Prometheus metrics of this app."""
-        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(telemetry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    endpoints = frozenset(getattr(route, "path", "") for route in app.routes)
+    app.add_middleware(Observe, telemetry=telemetry, endpoints=endpoints)
     return app
 
 
-def _not_ready() -> JSONResponse:
-    return JSONResponse({"detail": "model not loaded yet"}, status_code=503)
+def app_from_env() -> FastAPI:
+    """Return the app for ``$MODEL_DIR`` (the factory each worker process calls)."""
+    model_dir = os.environ.get(settings.MODEL_DIR_ENV)
+    if not model_dir:
+        raise ValueError(f"{settings.MODEL_DIR_ENV} is not set")
+    return create_app(Path(model_dir))
 
 
-def _limit(given: int | None, env: str, default: int) -> int:
-    """Return a positive limit from the argument, else the environment variable, else the default."""
-    if given is None:
-        raw = os.environ.get(env)
-        if raw is None or not raw.strip():
-            return default
-        try:
-            given = int(raw)
-        except ValueError:
-            raise ValueError(f"{env}={raw!r} is not a whole number") from None
-    if given < 1:
-        raise ValueError(f"{env.lower().removeprefix('model_')} must be >= 1, got {given}")
-    return given
+def _predict_schema(model_dir: Path) -> dict[str, Any] | None:
+    """Return the OpenAPI request body of ``/predict`` for this model (None when its metadata is unreadable).
+
+    The body is read by hand (for one-line errors and size limits), so FastAPI cannot infer it;
+    clients and API testers get it from the model's feature schema instead.
+    """
+    try:
+        metadata = read_metadata(model_dir)
+    except ArtifactError:
+        return None  # the lifespan reports the real problem
+    schema = request_model(metadata.features, metadata.out_of_range).model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+    records = schema["properties"]["records"]
+    ref = records["items"].get("$ref", "")
+    if ref:  # inline the record schema: a "#/$defs/..." reference would not resolve inside OpenAPI
+        records["items"] = definitions[ref.rsplit("/", 1)[1]]
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _not_ready() -> Response:
+    return FastJSON({"detail": "model not loaded yet"}, status_code=503)

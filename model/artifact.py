@@ -1,35 +1,47 @@
 """Hash-verified model artefacts: a directory with ``model.joblib`` and ``metadata.json``.
 
-Saving writes both into a temp directory that is renamed into place. ``verify_artifact``
+Saving writes both (and ``model.onnx`` when training compiled one) into a temp directory that is
+renamed into place. ``verify_artifact``
 checks the model file's sha256 against the metadata (the one place this is checked; cheap to
 import: joblib and scikit-learn are imported only to save or load an estimator).
-``load_artifact`` also checks the scikit-learn version the model was made with. Every
-mismatch is an :class:`ArtifactError` naming the file.
+``load_artifact`` also checks the scikit-learn version the model was made with, and
+``read_compiled`` the ONNX file's sha256. Every mismatch is an :class:`ArtifactError` naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.util
 import platform
 from pathlib import Path
 from typing import Any
 
 from model.codec import read_record, write_record
 from model.errors import ArtifactError
-from model.files import sha256_file, staged_directory
-from model.records import ModelMetadata
+from model.files import FILE_MODE, sha256_file, staged_directory
+from model.records import Lineage, ModelMetadata
+from model.settings import Runtime
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = ModelMetadata.FILE
 
 
-def save_artifact(directory: Path, estimator: Any, metadata: ModelMetadata) -> ModelMetadata:
-    """Write ``estimator`` and its metadata (with file name, hash and versions) atomically; return it."""
+def save_artifact(
+    directory: Path, estimator: Any, metadata: ModelMetadata, extra: dict[str, bytes] | None = None
+) -> ModelMetadata:
+    """Write ``estimator``, ``extra`` files and the metadata (with file name, hash and versions) atomically.
+
+    Return the metadata as written.
+    """
     import joblib
     import sklearn
 
     with staged_directory(Path(directory)) as stage:
         joblib.dump(estimator, stage / MODEL_FILE)
+        for name, data in (extra or {}).items():
+            (stage / name).write_bytes(data)
+            (stage / name).chmod(FILE_MODE)
         full = dataclasses.replace(
             metadata,
             model_file=MODEL_FILE,
@@ -49,20 +61,85 @@ def read_metadata(directory: Path) -> ModelMetadata:
     return read_record(path, ModelMetadata, "model metadata")
 
 
-def verify_artifact(directory: Path, what: str = "") -> ModelMetadata:
-    """Check the model file in ``directory`` against the sha256 in its metadata; return the metadata."""
+def artifact_files(metadata: ModelMetadata) -> tuple[str, ...]:
+    """Return the files an artefact consists of: the model, its metadata, and the ONNX form when shipped."""
+    compiled = metadata.compiled.file if metadata.compiled is not None else None
+    return (metadata.model_file, METADATA_FILE, *((compiled,) if compiled else ()))
+
+
+def verify_artifact(directory: Path, what: str = "", compiled_too: bool = True) -> ModelMetadata:
+    """Check the model file (and a shipped ONNX file) in ``directory`` against the metadata's sha256s.
+
+    Return the metadata. ``compiled_too=False`` checks the pickled model only (for a caller that
+    loads just that one and checks the ONNX file itself, as the gate's parity check does).
+    """
     metadata = read_metadata(directory)
-    model_path = Path(directory) / metadata.model_file
     suffix = f" ({what})" if what else ""
-    if not model_path.is_file():
-        raise ArtifactError(f"{model_path}: model file is missing{suffix}")
-    actual = sha256_file(model_path)
-    if actual != metadata.model_sha256:
-        raise ArtifactError(
-            f"{model_path}: sha256 {actual[:12]}... does not match metadata "
-            f"{metadata.model_sha256[:12]}...{suffix}; refusing a tampered or corrupt model"
-        )
+    _check_hash(Path(directory) / metadata.model_file, metadata.model_sha256, "model", suffix)
+    compiled = metadata.compiled
+    if compiled_too and compiled is not None and compiled.file is not None:
+        _check_hash(Path(directory) / compiled.file, str(compiled.sha256), "ONNX model", suffix)
     return metadata
+
+
+def _check_hash(path: Path, expected: str, what: str, suffix: str) -> None:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {what} file is missing{suffix}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactError(
+            f"{path}: sha256 {actual[:12]}... does not match metadata "
+            f"{expected[:12]}...{suffix}; refusing a tampered or corrupt {what}"
+        )
+
+
+def read_compiled(directory: Path, metadata: ModelMetadata) -> bytes | None:
+    """Return the served ONNX model's bytes, checked against the metadata's sha256 (None: none is shipped)."""
+    compiled = metadata.compiled
+    if compiled is None or compiled.file is None:
+        return None
+    path = Path(directory) / compiled.file
+    if not path.is_file():
+        raise ArtifactError(f"{path}: ONNX model file is missing")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != compiled.sha256:
+        raise ArtifactError(
+            f"{path}: sha256 {actual[:12]}... does not match metadata {str(compiled.sha256)[:12]}...; "
+            "refusing a tampered or corrupt ONNX model"
+        )
+    return data
+
+
+def model_version(model_dir: Path, metadata: ModelMetadata) -> str:
+    """Return the version to report: the registry version in lineage.json, else the sha256 prefix."""
+    path = Path(model_dir) / Lineage.FILE
+    if path.is_file():
+        return str(read_record(path, Lineage).version)
+    return metadata.model_sha256[:12]
+
+
+def check_servable(model_dir: Path, runtime: Runtime = "auto") -> tuple[ModelMetadata, bytes | None]:
+    """Check, without loading a model, that ``runtime`` can serve the artefact here; return what it read.
+
+    Returns the metadata and the verified ONNX bytes (None: scikit-learn serves). Raises
+    :class:`ArtifactError` for a bad artefact, or a runtime this installation lacks (the lean
+    serving image has no scikit-learn).
+    """
+    model_dir = Path(model_dir)
+    metadata = verify_artifact(model_dir)
+    if not metadata.features:
+        raise ArtifactError(f"{model_dir}: model metadata lists no features; retrain to record them")
+    onnx = read_compiled(model_dir, metadata) if runtime != "sklearn" else None
+    why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
+    if runtime == "onnx" and onnx is None:
+        raise ArtifactError(f"{model_dir}: the model has no ONNX form to serve ({why})")
+    if onnx is None and importlib.util.find_spec("sklearn") is None:
+        raise ArtifactError(
+            f"{model_dir}: the model has no ONNX form ({why}) and this image has no scikit-learn: "
+            "build the sklearn flavour of the image"
+        )
+    return metadata, onnx
 
 
 def load_artifact(directory: Path, what: str = "") -> tuple[Any, ModelMetadata]:
@@ -70,7 +147,7 @@ def load_artifact(directory: Path, what: str = "") -> tuple[Any, ModelMetadata]:
     import joblib
     import sklearn
 
-    metadata = verify_artifact(directory, what)
+    metadata = verify_artifact(directory, what, compiled_too=False)
     if metadata.sklearn_version != sklearn.__version__:
         raise ArtifactError(
             f"{directory}: model was saved with scikit-learn {metadata.sklearn_version}, this environment "

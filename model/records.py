@@ -1,8 +1,9 @@
-"""The shape of every JSON file ml-cicd writes: one frozen dataclass per file, and the one verdict type.
+"""The shape of the model's own files (metadata, lineage, metrics) and the one verdict type.
 
 Each file's record has its file name (``FILE``) and ``SCHEMA_VERSION``; ``model/codec.py``
 reads and writes them strictly. This module lives in ``model/`` (the bottom layer, shipped in
-the serving image) because the server reads the model's files too; it imports nothing heavy.
+the serving image) because the server reads these files; it imports nothing heavy. The
+pipeline's step files (gates, validation, drift, smoke, image, run) are in ``pipeline/records.py``.
 """
 
 from __future__ import annotations
@@ -90,11 +91,57 @@ class SplitRule:
     fraction: float
 
 
+OutOfRange = Literal["count", "reject"]
+
+
+@dataclass(frozen=True)
+class Parity:
+    """ONNX Runtime against scikit-learn on the same held-out rows, fed as the server feeds them.
+
+    ``what`` is ``probability`` (classifiers: the largest difference of any class probability,
+    and labels must be identical) or ``prediction`` (regressors). ``limit`` is absolute: for a
+    regressor it is the configured limit times the scale of the predictions (at least 1).
+    """
+
+    rows: int
+    what: Literal["probability", "prediction"]
+    label_flips: int | None
+    max_abs_diff: float
+    limit: float
+
+    @property
+    def holds(self) -> bool:
+        """Return True when no label differs and the largest difference is within the limit."""
+        return not self.label_flips and self.max_abs_diff <= self.limit
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The model's ONNX form as training left it; ``file`` is set only when it is served.
+
+    ``status``: passed (converted, parity held), failed (parity did not hold), error (it did not
+    convert), skipped (``serving.onnx = false``). Anything but passed means scikit-learn serves,
+    and ``message`` says why.
+    """
+
+    status: Status
+    file: str | None
+    sha256: str | None
+    onnxruntime_version: str | None
+    parity: Parity | None
+    message: str
+
+
 @dataclass(frozen=True)
 class ModelMetadata(Record):
-    """``metadata.json`` beside the model file; the last four fields are filled in by ``save_artifact``."""
+    """``metadata.json`` beside the model file; the last four fields are filled in by ``save_artifact``.
+
+    ``compiled`` is the ONNX form (None: not attempted, e.g. an artefact made by hand);
+    ``out_of_range`` is what the server does with a value outside the schema's limits.
+    """
 
     FILE: ClassVar[str] = "metadata.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
     run: str
     task: Task
     target: str
@@ -114,6 +161,8 @@ class ModelMetadata(Record):
     split: SplitRule
     validated: bool  # False: trained with --no-validate
     profile: dict[str, Any]
+    compiled: Compiled | None
+    out_of_range: OutOfRange
     model_file: str = ""
     model_sha256: str = ""
     sklearn_version: str = ""
@@ -157,20 +206,7 @@ class Lineage(Record):
 
 
 # ---------------------------------------------------------------------------------------------
-# Step results in the out directory.
-
-
-@dataclass(frozen=True)
-class Latency:
-    """In-process single-row latency, timed in the gate step (varies from run to run)."""
-
-    candidate_p50_ms: float
-    candidate_p95_ms: float
-    champion_p50_ms: float | None  # timed alternately with the candidate, in the same process
-    champion_p95_ms: float | None
-    ratio: float | None  # candidate p95 / champion p95
-    samples: int
-    measured_at: str
+# The evaluation the server reports with the model (metrics.json; other step files: pipeline/records.py).
 
 
 @dataclass(frozen=True)
@@ -195,182 +231,3 @@ class Metrics(Record):
     confusion_matrix: Confusion | None
     slices: dict[str, dict[str, dict[str, Any]]]
     prediction_distribution: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Candidate versus champion on the same held-out rows, with the paired-bootstrap interval."""
-
-    metric: str
-    candidate: dict[str, float | None]
-    champion: dict[str, float | None]
-    delta: float | None  # positive: the candidate is better
-    ci_low: float | None
-    ci_high: float | None
-    resamples: int
-    confidence: float
-    rows: int
-
-
-@dataclass(frozen=True)
-class Champion(Comparison):
-    """The comparison as ``gates.json`` keeps it: which champion, which rows, the tolerance it was judged by.
-
-    ``rows`` are the candidate's held-out rows the champion never trained on (by its own split
-    rule); ``excluded`` are held-out rows the champion did train on, left out of the comparison.
-    """
-
-    path: str
-    version: int | None
-    model_sha256: str
-    tolerance: float
-    excluded: int
-
-
-@dataclass(frozen=True)
-class Gates(Record):
-    """``gates.json`` from ``gate``."""
-
-    FILE: ClassVar[str] = "gates.json"
-    run: str
-    model_sha256: str
-    passed: bool
-    gates: tuple[Result, ...]
-    champion: Champion | None
-    latency: Latency | None
-
-    def result(self, name: str) -> Result | None:
-        """Return the gate called ``name``, or None."""
-        return next((g for g in self.gates if g.name == name), None)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed validation expectation, with what was seen and what was expected."""
-
-    check: str
-    column: str | None
-    message: str
-    observed: Any = None
-    expected: Any = None
-
-
-@dataclass(frozen=True)
-class CheckSummary:
-    """One validation check: how many columns it looked at (None: the whole table) and failed."""
-
-    check: str
-    columns: int | None
-    failures: int
-    passed: bool
-
-
-@dataclass(frozen=True)
-class Validation(Record):
-    """``validation.json`` from ``validate``."""
-
-    FILE: ClassVar[str] = "validation.json"
-    run: str
-    data_sha256: str
-    passed: bool
-    rows: int
-    columns: int
-    checks: tuple[CheckSummary, ...]
-    failures: tuple[Failure, ...]
-
-
-@dataclass(frozen=True)
-class FeatureDrift:
-    """Drift measures of one feature; ``unseen`` are categories the reference never had, with their share."""
-
-    feature: str
-    kind: str
-    psi: float | None
-    ks_statistic: float | None
-    ks_pvalue: float | None
-    unseen: dict[str, float]
-    drifted: bool
-
-
-@dataclass(frozen=True)
-class DriftLimits:
-    """The limits a drift report was judged by."""
-
-    psi_limit: float
-    ks_statistic_limit: float
-    ks_pvalue_limit: float
-    max_drifted_features: int
-    max_unseen_share: float
-    bins: int
-
-
-@dataclass(frozen=True)
-class Drift(Record):
-    """``drift.json`` from ``validate`` or ``drift``."""
-
-    FILE: ClassVar[str] = "drift.json"
-    run: str
-    data_sha256: str
-    reference: str
-    source: Literal["csv", "profile"]
-    status: Status  # error: not every feature could be compared (``missing``)
-    features: tuple[FeatureDrift, ...]
-    drifted: tuple[str, ...]
-    missing: tuple[str, ...]
-    passed: bool
-    limits: DriftLimits
-
-
-@dataclass(frozen=True)
-class Smoke(Record):
-    """``smoke.json`` from ``smoke``."""
-
-    FILE: ClassVar[str] = "smoke.json"
-    run: str
-    url: str
-    passed: bool
-    model_sha256: str
-    rows: int
-    checks: tuple[Result, ...]
-
-
-@dataclass(frozen=True)
-class Image(Record):
-    """``image.json`` from ``image build``."""
-
-    FILE: ClassVar[str] = "image.json"
-    run: str
-    tag: str
-    id: str
-    size_bytes: int
-    base_image: str
-    model_sha256: str
-    build_seconds: float
-
-
-StepStatus = Literal["running", "ok", "cached", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """How one step of a host run ended: ok, cached, failed or skipped, and why."""
-
-    name: str
-    status: StepStatus
-    code: int
-    seconds: float
-    note: str  # why it was skipped; the failing command's last error line
-
-
-@dataclass(frozen=True)
-class Run(Record):
-    """``run.json`` from the host runner: which run this is and how each step has ended so far."""
-
-    FILE: ClassVar[str] = "run.json"
-    run: str
-    started_at: str
-    steps: tuple[StepOutcome, ...]
-
-    def step(self, name: str) -> StepOutcome | None:
-        """Return the outcome of step ``name``, or None when it has not started."""
-        return next((s for s in self.steps if s.name == name), None)

@@ -5,7 +5,9 @@ Every feature is required and nothing else is allowed; numeric features take JSO
 boolean ones ``true``/``false``; ``null`` only where the feature is nullable. A bad record is
 answered with 422 naming the field (``records[3].tenure_months: input should be a valid
 number, got string``), a batch over ``max_batch`` records or a body over ``max_body_bytes``
-with 413.
+with 413. A value of the right type outside the schema's range or allowed values is the
+model's ``out_of_range`` policy: ``count`` serves it (the app counts it per feature, a drift
+signal: ``out_of_range_counts``), ``reject`` answers 422.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
-from model.records import Feature
+from model.records import Feature, OutOfRange
 
 MAX_REPORTED_ERRORS = 20
 
 
-def request_model(features: Sequence[Feature]) -> type[BaseModel]:
+def request_model(features: Sequence[Feature], out_of_range: OutOfRange = "count") -> type[BaseModel]:
     """Build the pydantic model of a ``/predict`` body from the feature schema.
 
     Fields are required and keyed by the feature names (as aliases, so any column name
@@ -33,7 +36,8 @@ def request_model(features: Sequence[Feature]) -> type[BaseModel]:
     """
     fields: dict[str, Any] = {}
     for index, spec in enumerate(features):
-        check = PlainValidator(value_checker(spec), json_schema_input_type=_schema_type(spec))
+        checker = value_checker(spec, reject=out_of_range == "reject")
+        check = PlainValidator(checker, json_schema_input_type=_schema_type(spec))
         fields[f"f{index}"] = (Annotated[Any, check], Field(alias=spec.name))
     record = create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
     return create_model(
@@ -43,8 +47,8 @@ def request_model(features: Sequence[Feature]) -> type[BaseModel]:
     )
 
 
-def value_checker(spec: Feature) -> Callable[[Any], Any]:
-    """Return a validator for one feature's values: type, null, range and allowed values."""
+def value_checker(spec: Feature, reject: bool = True) -> Callable[[Any], Any]:
+    """Return a validator for one feature's values: type and null, and with ``reject`` range and allowed values."""
     kind = spec.type
     nullable = spec.nullable
     allowed = spec.allowed
@@ -72,22 +76,26 @@ def value_checker(spec: Feature) -> Callable[[Any], Any]:
                 raise _type_error(expected, value)
             if isinstance(value, float) and not math.isfinite(value):
                 raise PydanticCustomError("finite_number", "input should be a finite number")
+            if not reject:
+                return value
             if low is not None and value < low:
                 raise PydanticCustomError(
                     "greater_than_equal",
                     "input should be >= {min}, got {value}",
-                    {"min": low, "value": value},
+                    {"min": _number(low), "value": value},
                 )
             if high is not None and value > high:
                 raise PydanticCustomError(
-                    "less_than_equal", "input should be <= {max}, got {value}", {"max": high, "value": value}
+                    "less_than_equal",
+                    "input should be <= {max}, got {value}",
+                    {"max": _number(high), "value": value},
                 )
         elif kind == "boolean":
             if not isinstance(value, bool):
                 raise _type_error(expected, value)
         elif type(value) not in accepted:
             raise _type_error(expected, value)
-        if allowed is not None and not any(_same(value, a) for a in allowed):
+        if reject and allowed is not None and not any(_same(value, a) for a in allowed):
             raise PydanticCustomError(
                 "not_allowed",
                 "input should be one of {allowed}, got {value}",
@@ -98,13 +106,35 @@ def value_checker(spec: Feature) -> Callable[[Any], Any]:
     return check
 
 
+def out_of_range_counts(records: Sequence[dict[str, Any]], features: Sequence[Feature]) -> dict[str, int]:
+    """Return, per feature with limits, how many of the (validated) records fall outside them."""
+    counts: dict[str, int] = {}
+    for spec in features:
+        if spec.min is None and spec.max is None and spec.allowed is None:
+            continue
+        outside = sum(1 for record in records if _outside(record[spec.name], spec))
+        if outside:
+            counts[spec.name] = outside
+    return counts
+
+
+def _outside(value: Any, spec: Feature) -> bool:
+    if value is None:
+        return False
+    if spec.type == "numeric" and (
+        (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
+    ):
+        return True
+    return spec.allowed is not None and not any(_same(value, a) for a in spec.allowed)
+
+
 def parse_records(
     body: bytes, schema: type[BaseModel], max_batch: int
 ) -> list[dict[str, Any]] | JSONResponse:
     """Return the validated records of a ``/predict`` body, or the 413/422 response explaining why not."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         return invalid([{"field": "body", "message": f"invalid JSON ({exc})", "type": "json_invalid"}])
     records = payload.get("records") if isinstance(payload, dict) else None
     if isinstance(records, list) and len(records) > max_batch:
@@ -216,3 +246,8 @@ def _message(error: Any) -> str:
         return "unknown field (not a feature of this model)"
     text = _MESSAGES.get(error["type"], str(error["msg"]))
     return text[:1].lower() + text[1:]
+
+
+def _number(value: float) -> float | int:
+    """Return a limit for a message: ``0`` rather than ``0.0``."""
+    return int(value) if float(value).is_integer() else value

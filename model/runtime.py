@@ -1,35 +1,39 @@
-"""The served model: loaded and verified once, and the one path from validated records to an answer.
+"""The served model: loaded and verified once, with one predict function from validated records.
 
-The records become a DataFrame with the training column order and the dtypes pandas gives
-the same values read from a table (integers stay integers, nulls become NaN), so the served
-predictions equal the offline model's on the same batch of rows.
+``load_model`` picks the runtime: ONNX Runtime when the artefact ships an ONNX form that passed
+its parity check at train time (``model/compiled.py``, microseconds a row, no scikit-learn or
+pandas needed), else the pickled scikit-learn pipeline (``model/sklearn_runtime.py``). The
+answer has the same shape either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from model.artifact import load_artifact
+from model.artifact import check_servable, model_version
 from model.codec import plain, read_record
+from model.compiled import load_compiled
 from model.errors import ArtifactError
-from model.records import Feature, Label, Lineage, Metrics, ModelMetadata
-from model.request import parse_records, request_model
+from model.records import Feature, Label, Metrics, ModelMetadata
+from model.request import request_model
+from model.settings import Runtime
 from model.telemetry import REGRESSION_LABEL
+
+Predict = Callable[[Sequence[dict[str, Any]]], tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified estimator with what serving needs from its metadata."""
+    """A verified model with its predict function and what serving needs from its metadata."""
 
-    estimator: Any
+    predict: Predict
+    runtime: Literal["onnx", "sklearn"]
     metadata: ModelMetadata
     version: str
     labels: list[Label] | None
@@ -47,37 +51,32 @@ class LoadedModel:
         return self.labels is not None
 
 
-def load_model(model_dir: Path) -> LoadedModel:
-    """Load and verify the artefact; return it with its version, schema and request model."""
-    estimator, metadata = load_artifact(model_dir)
-    if not metadata.features:
-        raise ArtifactError(f"{model_dir}: model metadata lists no features; retrain to record them")
-    labels: list[Label] | None = None
-    if metadata.task == "classification":
-        labels = metadata.label_list
-        classes = [plain(c) for c in getattr(estimator, "classes_", [])]
-        if classes != labels:
-            raise ArtifactError(
-                f"{model_dir}: model classes {classes} differ from the metadata labels {labels}"
-            )
-        if not hasattr(estimator, "predict_proba"):
-            raise ArtifactError(f"{model_dir}: classifier {type(estimator).__name__} has no predict_proba")
+def load_model(model_dir: Path, runtime: Runtime = "auto") -> LoadedModel:
+    """Load and verify the artefact with ``runtime`` (auto: ONNX when shipped); return it ready to serve."""
+    model_dir = Path(model_dir)
+    metadata, onnx = check_servable(model_dir, runtime)
+    classifier = metadata.task == "classification"
+    predict: Predict
+    if onnx is not None:
+        try:
+            predict = load_compiled(onnx, metadata.features, metadata.labels).predict
+        except ValueError as exc:
+            raise ArtifactError(f"{model_dir}: {exc}") from None
+        chosen: Literal["onnx", "sklearn"] = "onnx"
+    else:
+        from model.sklearn_runtime import load_sklearn
+
+        predict, metadata = load_sklearn(model_dir)
+        chosen = "sklearn"
     return LoadedModel(
-        estimator=estimator,
+        predict=predict,
+        runtime=chosen,
         metadata=metadata,
         version=model_version(model_dir, metadata),
-        labels=labels,
+        labels=metadata.label_list if classifier else None,
         metrics=model_metrics(model_dir),
-        request_model=request_model(metadata.features),
+        request_model=request_model(metadata.features, metadata.out_of_range),
     )
-
-
-def model_version(model_dir: Path, metadata: ModelMetadata) -> str:
-    """Return the version to report: the registry version in lineage.json, else the sha256 prefix."""
-    path = Path(model_dir) / Lineage.FILE
-    if path.is_file():
-        return str(read_record(path, Lineage).version)
-    return metadata.model_sha256[:12]
 
 
 def model_metrics(model_dir: Path) -> dict[str, float | None] | None:
@@ -86,21 +85,11 @@ def model_metrics(model_dir: Path) -> dict[str, float | None] | None:
     return dict(read_record(path, Metrics).overall) if path.is_file() else None
 
 
-def answer_predict(loaded: LoadedModel, body: bytes, max_batch: int) -> tuple[JSONResponse, dict[str, int]]:
-    """Validate and predict a ``/predict`` body; return the response and the rows per predicted label."""
-    records = parse_records(body, loaded.request_model, max_batch)
-    if isinstance(records, JSONResponse):
-        return records, {}
-    answer, counts = predict_records(loaded, records)
-    return JSONResponse(answer), counts
-
-
 def predict_records(
-    loaded: LoadedModel, records: list[dict[str, Any]]
+    loaded: LoadedModel, records: Sequence[dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Predict validated records; return the response body and the count of rows per predicted label."""
-    frame = records_frame(records, loaded.features)
-    predictions, proba = score(loaded.estimator, frame, with_proba=loaded.is_classifier)
+    predictions, proba = loaded.predict(records)
     answer: dict[str, Any] = {
         "predictions": predictions.tolist(),
         "probabilities": None,
@@ -113,41 +102,3 @@ def predict_records(
         values, counts = np.unique(predictions, return_counts=True)
         return answer, {str(plain(v)): int(c) for v, c in zip(values, counts, strict=True)}
     return answer, {REGRESSION_LABEL: len(predictions)}
-
-
-def score(estimator: Any, frame: pd.DataFrame, with_proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return ``estimator.predict(frame)`` and, if asked, ``predict_proba(frame)``.
-
-    For a scikit-learn ``Pipeline`` the preprocessing runs once and both calls use its
-    output, exactly as ``Pipeline.predict`` and ``Pipeline.predict_proba`` would each
-    compute it (the same steps on the same input), at half the cost.
-    """
-    final, X = estimator, frame
-    steps = getattr(estimator, "steps", None)
-    if steps is not None:
-        for _, step in steps[:-1]:
-            if step is not None and not isinstance(step, str):  # None or "passthrough" skip a step
-                X = step.transform(X)
-        final = steps[-1][1]
-    predictions = np.asarray(final.predict(X))
-    proba = np.asarray(final.predict_proba(X), dtype=float) if with_proba else None
-    return predictions, proba
-
-
-def records_frame(records: Sequence[dict[str, Any]], features: Sequence[Feature]) -> pd.DataFrame:
-    """Return records as a DataFrame in training column order, typed as a table read would type them.
-
-    Integers stay int64, floats float64, strings pandas' string dtype; a null becomes NaN
-    (numeric and boolean columns with a null become float64, as in training).
-    """
-    columns: dict[str, pd.Series] = {}
-    for feature in features:
-        values = [record[feature.name] for record in records]
-        has_null = any(v is None for v in values)
-        if has_null and feature.type in {"numeric", "boolean"}:
-            columns[feature.name] = pd.Series(values, dtype="float64")
-        elif has_null:
-            columns[feature.name] = pd.Series([np.nan if v is None else v for v in values])
-        else:
-            columns[feature.name] = pd.Series(values)
-    return pd.DataFrame(columns, columns=[f.name for f in features])

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from model.codec import decode
-from model.records import ColumnType, Label, Scalar, Task
+from model.records import ColumnType, Label, OutOfRange, Scalar, Task
 from pipeline.core.metrics import Direction, lookup
 from pipeline.errors import ConfigError
 
@@ -119,7 +119,7 @@ class ChampionGate:
 
 @dataclass(frozen=True)
 class LatencyGate:
-    """Single-row prediction latency, timed in-process in the gate step.
+    """Single-record prediction latency of each model as served (ONNX Runtime or scikit-learn), timed in-process.
 
     With a champion both are timed alternately and ``max_ratio`` limits candidate p95 / champion
     p95; without one the absolute ``p95_ms`` applies. ``samples`` single-row predicts per model.
@@ -156,6 +156,13 @@ class DriftGate:
 
 
 @dataclass(frozen=True)
+class ParityGate:
+    """The served ONNX model must answer as the scikit-learn model does, on the held-out rows."""
+
+    required: bool = True
+
+
+@dataclass(frozen=True)
 class GatesConfig:
     """All quality gates; each is reported, required ones decide the exit code."""
 
@@ -165,6 +172,7 @@ class GatesConfig:
     slices: SliceGate = field(default_factory=SliceGate)
     collapse: CollapseGate = field(default_factory=CollapseGate)
     drift: DriftGate = field(default_factory=DriftGate)
+    parity: ParityGate = field(default_factory=ParityGate)
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,21 @@ class SlicesConfig:
 
 
 @dataclass(frozen=True)
+class ServingConfig:
+    """How the model is served: compiled to ONNX when it converts and answers alike, and range limits.
+
+    ``parity_limit`` bounds the largest difference between ONNX Runtime and scikit-learn on the
+    held-out rows: of a class probability, or of a regressor's prediction relative to the scale
+    of its predictions. ``out_of_range``: ``count`` serves a value outside the schema's range or
+    allowed values and counts it per feature in ``/metrics``; ``reject`` answers 422.
+    """
+
+    onnx: bool = True
+    parity_limit: float = 1e-5
+    out_of_range: OutOfRange = "count"
+
+
+@dataclass(frozen=True)
 class RegistryConfig:
     """Where the embedded directory registry lives."""
 
@@ -207,6 +230,7 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +268,7 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("drift.bins", lambda v: v >= 2, "an integer >= 2"),
     ("drift.psi_limit", lambda v: v > 0, "a number > 0"),
     ("slices.min_rows", lambda v: v >= 1, "an integer >= 1"),
+    ("serving.parity_limit", lambda v: 0 < v < 1, "a number between 0 and 1"),
 )
 
 

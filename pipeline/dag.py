@@ -19,6 +19,7 @@ CODE = (
     "pyproject.toml",
     "requirements.txt",
     "requirements-serve.txt",
+    "requirements-serve-sklearn.txt",
     "requirements-dev.txt",
 )
 LINT_READS = ("pipeline", "model", "src", "tests", "bench", ".github")

@@ -13,14 +13,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from model.artifact import read_metadata
 from model.codec import write_record
-from model.records import Feature, Gates, Metrics, ModelMetadata, Result, SplitRule, Status
+from model.records import Feature, Metrics, ModelMetadata, Result, SplitRule, Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
+from pipeline.records import Gates
 from pipeline.render.toml import toml_key, toml_value
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,6 +211,8 @@ def model_metadata(**fields: Any) -> ModelMetadata:
         "split": SplitRule(("customer_id",), "ml-cicd", 0.25),
         "validated": True,
         "profile": {"numeric": {}, "categorical": {}},
+        "compiled": None,
+        "out_of_range": "count",
     }
     return ModelMetadata(**{**base, **fields})
 
@@ -336,3 +340,46 @@ def subprocess_register(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+# Tables made from datasets scikit-learn ships, shaped as users have them.
+
+
+def realistic_cancer() -> pd.DataFrame:
+    """breast_cancer as a clinic would export it: ids, a text target, a 0/1 flag, a text category, nulls."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    rng = np.random.default_rng(0)
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    frame.insert(0, "patient_id", [f"P-{i:05d}" for i in range(len(frame))])
+    frame["smoker"] = (rng.random(len(frame)) < 0.2).astype(int)
+    frame["clinic"] = rng.choice(["north", "south", "east"], len(frame))
+    frame.loc[rng.random(len(frame)) < 0.02, "mean texture"] = np.nan
+    return frame
+
+
+def wine_table() -> pd.DataFrame:
+    """wine with its three cultivars named (a text multiclass target)."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["cultivar"] = frame.pop("target").map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    return frame
+
+
+def diabetes_table() -> pd.DataFrame:
+    """diabetes (regression) with sex as text."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame["sex"] = np.where(frame["sex"] > 0, "F", "M")
+    return frame
+
+
+def telco_table() -> pd.DataFrame:
+    """The churn table as a telco exports it: a Yes/No target and yes/no flags."""
+    frame = churn_frame(1500, seed=21)
+    frame["churned"] = frame["churned"].map({1: "Yes", 0: "No"})
+    frame["has_partner"] = frame["has_partner"].map({True: "yes", False: "no"})
+    return frame

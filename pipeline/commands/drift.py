@@ -20,13 +20,13 @@ from pathlib import Path
 
 from model.artifact import read_metadata
 from model.codec import write_record
-from model.records import Drift
 from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_profile, against_reference, failure_summary
 from pipeline.errors import CheckFailed, DataError
 from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash, read_table
+from pipeline.records import Drift
 from pipeline.render.console import drift_table
 
 

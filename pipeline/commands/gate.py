@@ -6,8 +6,9 @@ Reads ``metrics.json``, ``model/``, ``holdout.parquet`` and ``drift.json`` from 
 ``gates.json``. Every gate is evaluated and reported: metric thresholds; no regression against
 the champion, both re-scored on the candidate's held-out rows that the champion never trained on
 (by the split rule stored with the champion) and judged with a paired bootstrap; single-row
-latency, timed here (alternately with the champion, as a ratio, when there is one); slice
-floors; class collapse; data drift. A gate that could not measure is an error and one that
+serving parity (the ONNX model the server runs against the scikit-learn model, on the held-out
+rows); single-record latency of each model as served, timed here (alternately with the champion,
+as a ratio, when there is one); slice floors; class collapse; data drift. A gate that could not measure is an error and one that
 cannot decide is inconclusive: a required one fails the run either way. Without --champion the
 champion is the registry's ``production`` alias.
 """
@@ -24,19 +25,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import load_artifact
+from model.artifact import load_artifact, read_compiled
 from model.codec import read_optional, read_record, write_record
-from model.records import Champion, Comparison, Drift, Gates, Latency, Metrics, ModelMetadata, Result, Status
+from model.compiled import load_compiled
+from model.errors import ArtifactError
+from model.records import Metrics, ModelMetadata, Result, Status
+from model.runtime import load_model
 from pipeline.commands.options import add_out, check_config
 from pipeline.config import Config, load_config
 from pipeline.core import gates as rules
 from pipeline.core.bootstrap import Predictions, compare
+from pipeline.core.compile import PARITY_ROWS, measure_parity
 from pipeline.core.evaluation import score_rows, time_single_rows, usable_rows
 from pipeline.core.split import held_out
-from pipeline.errors import CheckFailed, DataError, ModelError, PipelineError
+from pipeline.core.values import json_records
+from pipeline.errors import CheckFailed, DataError, ModelError, PipelineError, first_line
 from pipeline.io import outdir
 from pipeline.io.registry import production_model_dir, version_of
 from pipeline.io.run import run_id
+from pipeline.records import Champion, Comparison, Drift, Gates, Latency
 from pipeline.render.console import gate_table
 
 
@@ -102,8 +109,12 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
                 excluded=len(holdout) - comparison.rows,
             )
         results.append(result)
-    latency = measure_latency(config, estimator, champion_estimator, metadata, holdout)
-    results.append(rules.latency_gate(config.gates.latency, latency))
+    results.append(parity_result(config, estimator, metadata, model_dir, holdout))
+    try:
+        latency, why_not = measure_latency(config, model_dir, champion_dir, metadata, holdout), ""
+    except ArtifactError as exc:  # the model as served cannot be loaded: the parity gate says why
+        latency, why_not = None, f"the model as served cannot be loaded ({first_line(exc)})"
+    results.append(rules.latency_gate(config.gates.latency, latency, why_not))
     results.append(rules.slice_gate(config.gates.slices, metrics.slices))
     distribution = metrics.prediction_distribution
     results.append(
@@ -153,20 +164,62 @@ def champion_comparison(
 
 
 def measure_latency(
-    config: Config, estimator: Any, champion: Any, metadata: ModelMetadata, holdout: pd.DataFrame
+    config: Config, model_dir: Path, champion_dir: Path | None, metadata: ModelMetadata, holdout: pd.DataFrame
 ) -> Latency:
-    """Time single-row predicts of the candidate (alternately with the champion, when there is one)."""
+    """Time single-record predicts of each model as served (alternately with the champion, when there is one).
+
+    Each model is loaded as the server loads it (ONNX Runtime when it ships an ONNX form) and fed
+    the same JSON records, which carry the features of both; each reads its own.
+    """
+    served = [load_model(model_dir)] + ([load_model(champion_dir)] if champion_dir is not None else [])
+    features = {f.name: f for model in served for f in model.features}
+    rows = usable_rows(holdout, metadata)
+    for model in served[1:]:
+        rows = rows.join(
+            usable_rows(holdout, model.metadata).drop(columns=list(rows.columns), errors="ignore")
+        )
+    booleans = {name for name, f in features.items() if f.type == "boolean"}
+    records = json_records(rows[list(features)], booleans)
     samples = config.gates.latency.samples
-    features = usable_rows(holdout, metadata)  # each model picks its own columns by name
-    models = [estimator] if champion is None else [estimator, champion]
-    timings = time_single_rows(models, features, samples)
+    timings = time_single_rows([model.predict for model in served], records, samples)
     cand_p50, cand_p95 = (float(v) for v in np.percentile(timings[0], [50, 95]))
     champ_p50 = champ_p95 = ratio = None
-    if champion is not None:
+    champion_runtime = None
+    if len(served) > 1:
         champ_p50, champ_p95 = (float(v) for v in np.percentile(timings[1], [50, 95]))
         ratio = cand_p95 / champ_p95 if champ_p95 > 0 else None
+        champion_runtime = served[1].runtime
     measured_at = datetime.now(UTC).isoformat(timespec="seconds")
-    return Latency(cand_p50, cand_p95, champ_p50, champ_p95, ratio, samples, measured_at)
+    return Latency(
+        served[0].runtime,
+        champion_runtime,
+        cand_p50,
+        cand_p95,
+        champ_p50,
+        champ_p95,
+        ratio,
+        samples,
+        measured_at,
+    )
+
+
+def parity_result(
+    config: Config, estimator: Any, metadata: ModelMetadata, model_dir: Path, holdout: pd.DataFrame
+) -> Result:
+    """Check the served ONNX model against the scikit-learn model on the held-out rows, in this run."""
+    compiled = metadata.compiled
+    if compiled is None or compiled.file is None:
+        return rules.parity_gate(config.gates.parity, compiled, None)
+    try:
+        onnx = read_compiled(model_dir, metadata)
+        assert onnx is not None
+        session = load_compiled(onnx, metadata.features, metadata.labels)
+    except (ArtifactError, ValueError) as exc:
+        return rules.parity_gate(config.gates.parity, compiled, None, first_line(exc))
+    rows = usable_rows(holdout, metadata).iloc[:PARITY_ROWS]
+    classifier = metadata.task == "classification"
+    parity = measure_parity(estimator, session, rows, classifier, config.serving.parity_limit)
+    return rules.parity_gate(config.gates.parity, compiled, parity)
 
 
 def drift_result(config: Config, out: Path) -> Result:

@@ -27,13 +27,14 @@ from pathlib import Path
 
 from model.artifact import read_metadata
 from model.codec import read_optional, read_record, write_record
-from model.records import Image, Lineage, Metrics
+from model.records import Lineage, Metrics
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.core.labels import image_labels
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import docker, outdir
 from pipeline.io.git import source_url
 from pipeline.io.run import run_id
+from pipeline.records import Image
 
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACT_FILES = ("model.joblib", "metadata.json", "lineage.json", "metrics.json")

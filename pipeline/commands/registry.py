@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from model.codec import encode, read_record
-from model.records import Gates, Metrics
+from model.records import Metrics
 from pipeline.config import load_config
 from pipeline.core.promotion import (
     PRODUCTION,
@@ -32,6 +32,7 @@ from pipeline.core.promotion import (
 )
 from pipeline.errors import CheckFailed, DataError, RegistryError
 from pipeline.io.registry import Registry, export
+from pipeline.records import Gates
 from pipeline.render.model_card import model_card
 from pipeline.render.registry import gates_word, headline_metric, lineage_fields, metric_diff, overall, vname
 from pipeline.render.tables import fmt, signed, text_table

@@ -22,12 +22,13 @@ from model.artifact import load_artifact
 from model.codec import encode, read_optional
 from model.errors import ArtifactError
 from model.files import sha256_file, write_bytes_atomic, write_text_atomic
-from model.records import Drift, Gates, Image, Metrics, ModelMetadata, Run, Smoke, Validation
+from model.records import Metrics, ModelMetadata
 from pipeline.commands.options import add_out
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
 from pipeline.io.run import run_id
+from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
 from pipeline.render.report import ReportInputs, build_report
 
 T = TypeVar("T")

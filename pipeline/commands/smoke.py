@@ -1,13 +1,14 @@
-"""Check a running model server against the offline model: health, metadata, exact predictions.
+"""Check a running model server against the offline model: health, metadata, the same answers.
 
     python -m pipeline smoke --url http://127.0.0.1:8080 --out out
 
 Waits up to ``--timeout`` seconds for ``URL/ready``, then checks ``/health``, that
 ``/metadata`` names the local model's sha256 (``--model``, default OUT/model), that
 ``/predict`` on the held-out rows (``--data``, default OUT/holdout.parquet; feature
-columns only, in batches within the server's limits) returns exactly the offline
-model's predictions and probabilities for the same batches, and that a record with a
-missing feature is refused with 422. Writes ``OUT/smoke.json`` (one result per check);
+columns only, in batches within the server's limits) returns the offline scikit-learn
+model's predictions for the same batches, and its probabilities (regressors: predictions)
+exactly when the server says scikit-learn serves, within the parity limit training recorded
+when ONNX Runtime does; and that a record with a missing feature is refused with 422. Writes ``OUT/smoke.json`` (one result per check);
 exits 1 when a check failed, 2 when the model or the rows cannot be read.
 """
 
@@ -27,15 +28,16 @@ import pandas as pd
 
 from model.artifact import load_artifact
 from model.codec import write_record
-from model.records import ModelMetadata, Result, Smoke, Status
+from model.records import ModelMetadata, Result, Status
 from pipeline.commands.options import add_out
-from pipeline.core.smoke import batch_bodies, compare, short, to_records
-from pipeline.core.values import coerce_column
+from pipeline.core.smoke import batch_bodies, compare, short
+from pipeline.core.values import coerce_column, json_records
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import outdir
 from pipeline.io.http import Client
 from pipeline.io.run import run_id
 from pipeline.io.tables import read_table
+from pipeline.records import Smoke
 
 POLL_SECONDS = 0.25
 DEFAULT_MAX_BATCH = 1000
@@ -163,11 +165,20 @@ def check_metadata(client: Client, metadata: ModelMetadata, served: dict[str, An
 def check_predict(
     client: Client, estimator: Any, metadata: ModelMetadata, features: pd.DataFrame, served: dict[str, Any]
 ) -> Result:
-    """``/predict`` returns exactly the offline predictions and probabilities, batch by batch."""
+    """``/predict`` answers as the offline model does, batch by batch (within parity for ONNX Runtime)."""
     labels = metadata.label_list if metadata.task == "classification" else None
     max_batch = int(served.get("max_batch") or DEFAULT_MAX_BATCH)
     max_body = int(served.get("max_body_bytes") or 0)
-    batches = 0
+    runtime = str(served.get("runtime") or "sklearn")
+    tolerance = 0.0
+    if runtime == "onnx":
+        parity = metadata.compiled.parity if metadata.compiled is not None else None
+        if parity is None:
+            return _check(
+                "predict", False, "the server runs ONNX, but the local model records no parity limit"
+            )
+        tolerance = parity.limit
+    batches, worst = 0, 0.0
     booleans = {f.name for f in metadata.features if f.type == "boolean"}
     for start, stop, body in batch_bodies(features, max_batch, max_body, booleans):
         batches += 1
@@ -178,21 +189,29 @@ def check_predict(
                 False,
                 f"rows {start}-{stop - 1}: /predict answered {reply.status}: {short(reply.body)}",
             )
-        rows = features.iloc[start:stop]
-        problem = compare(reply.body, estimator, rows, labels, start)
+        problem, diff = compare(reply.body, estimator, features.iloc[start:stop], labels, start, tolerance)
         if problem:
-            return _check("predict", False, problem)
-    what = "predictions and probabilities" if labels is not None else "predictions"
-    return _check(
+            return _check("predict", False, f"{problem} (served by {runtime})")
+        worst = max(worst, diff)
+    what = "labels equal and probabilities" if labels is not None else "predictions"
+    how = (
+        "equal the offline model's exactly"
+        if tolerance == 0
+        else f"within {tolerance:.2g} of the offline model's (largest difference {worst:.2g})"
+    )
+    return Result(
         "predict",
+        Status.PASSED,
         True,
-        f"{len(features)} rows in {batches} batch(es): {what} equal the offline model's exactly",
+        worst,
+        tolerance,
+        f"{len(features)} rows in {batches} batch(es) served by {runtime}: {what} {how}",
     )
 
 
 def check_bad_payload(client: Client, features: pd.DataFrame) -> Result:
     """A record without its first feature is refused with 422 naming that feature."""
-    record = to_records(features.iloc[:1])[0]
+    record = json_records(features.iloc[:1])[0]
     missing = next(iter(record))
     del record[missing]
     reply = client.post("/predict", json.dumps({"records": [record]}).encode())

@@ -11,7 +11,10 @@ the sample: the training rows are drawn from the train side with the seed (strat
 classification when ``training.stratify``), the held-out rows are the same for every seed.
 Fits the ``[model]`` pipeline and writes ``OUT/model/`` (model.joblib + metadata.json, with
 the split rule and a data profile for drift checks) and ``OUT/holdout.parquet`` (the held-out
-rows with ids and target). Same inputs give the same model file (sha256).
+rows with ids and target). Same inputs give the same model file (sha256). The fitted pipeline
+is converted to ONNX (``serving.onnx``): ``model.onnx`` joins the artefact only when ONNX
+Runtime answers as scikit-learn does on the held-out rows (``pipeline/core/compile.py``); the
+metadata's ``compiled`` entry and a stderr line say which, and why.
 
 Features are the schema's columns minus the target and the id columns. A table
 column the schema does not list is an error, unless ``schema.allow_unexpected_columns``
@@ -31,9 +34,11 @@ from typing import Any
 
 from model.artifact import save_artifact
 from model.codec import plain
+from model.compiled import ONNX_FILE
 from model.records import ModelMetadata
 from pipeline.commands.options import add_data, add_out, check_config, read_data
 from pipeline.config import load_config
+from pipeline.core.compile import compile_model
 from pipeline.core.drift import data_profile
 from pipeline.core.prepare import prepare
 from pipeline.core.split import split_frame, split_rule
@@ -46,7 +51,7 @@ from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash
 
 # Config sections that shape the artefact (the drift section sets the profile's bins).
-CONFIG_SECTIONS = ("data", "schema", "model", "training", "drift")
+CONFIG_SECTIONS = ("data", "schema", "model", "training", "drift", "serving")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     note(f"fitted {config.model.kind} in {seconds:.2f} s")
     features = feature_schema(prepared.features, config)
     names = [f.name for f in features]
+    compiled, onnx = compile_model(fitted, features, prepared.labels, holdout, config.serving)
+    note(f"onnx: {compiled.status}: {compiled.message}")
     metadata = ModelMetadata(
         run=run,
         task=config.data.task,
@@ -117,12 +124,15 @@ def run(args: argparse.Namespace) -> int:
         profile=data_profile(
             train[names], [c for c in config.schema.columns if c.name in names], config.drift.bins
         ),
+        compiled=compiled,
+        out_of_range=config.serving.out_of_range,
     )
     if prepared.labels is not None and [plain(c) for c in fitted.classes_] != list(prepared.labels):
         raise DataError(
             f"estimator classes {list(fitted.classes_)} differ from the target labels {prepared.labels}"
         )
-    saved = write_outputs(Path(args.out), fitted, metadata, outdir.parquet_bytes(holdout))
+    extra = {ONNX_FILE: onnx} if onnx is not None else {}
+    saved = write_outputs(Path(args.out), fitted, metadata, outdir.parquet_bytes(holdout), extra)
     note(
         f"wrote {Path(args.out) / outdir.MODEL} (model sha256 {saved.model_sha256[:12]}) and "
         f"{Path(args.out) / outdir.HOLDOUT} in {time.perf_counter() - started:.2f} s total"
@@ -130,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_outputs(out: Path, fitted: Any, metadata: ModelMetadata, holdout: bytes) -> ModelMetadata:
+def write_outputs(
+    out: Path, fitted: Any, metadata: ModelMetadata, holdout: bytes, extra: dict[str, bytes] | None = None
+) -> ModelMetadata:
     """Write the artefact, then the held-out rows; return the saved metadata.
 
     The two files must never form a mismatched pair, so a stale ``holdout.parquet`` is
@@ -140,7 +152,7 @@ def write_outputs(out: Path, fitted: Any, metadata: ModelMetadata, holdout: byte
     next to another run's rows.
     """
     (out / outdir.HOLDOUT).unlink(missing_ok=True)
-    saved = save_artifact(out / outdir.MODEL, fitted, metadata)
+    saved = save_artifact(out / outdir.MODEL, fitted, metadata, extra)
     outdir.write_holdout(out, holdout)
     return saved
 

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from model.codec import write_record
-from model.records import Drift, Validation
 from pipeline.commands.options import add_data, add_out, check_config, read_data
 from pipeline.config import load_config
 from pipeline.core.drift import against_reference
@@ -27,6 +26,7 @@ from pipeline.core.validation import failure_summary, validate_frame
 from pipeline.errors import DataError
 from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash, read_table
+from pipeline.records import Drift, Validation
 from pipeline.render.console import validation_table
 
 

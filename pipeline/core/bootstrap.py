@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from model.records import Comparison
 from pipeline.core.metrics import DEFAULT_METRIC, lookup, score
+from pipeline.records import Comparison
 
 BOOTSTRAP_SEED = 0  # fixed: the same inputs always give the same interval
 CHUNK_CELLS = 2_000_000  # resamples x rows held in memory at once

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import Failure
+from model.inputs import category_key
 from pipeline.config import ColumnSchema, Config
-from pipeline.core.values import boolean_key, category_key, is_null, json_scalar, percent, show, to_numbers
+from pipeline.core.values import boolean_key, is_null, json_scalar, percent, show, to_numbers
+from pipeline.records import Failure
 
 
 def column_checks(column: ColumnSchema) -> list[str]:

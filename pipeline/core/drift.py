@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.records import Drift, DriftLimits, FeatureDrift, ModelMetadata, Status
+from model.inputs import category_key
+from model.records import ModelMetadata, Status
 from pipeline.config import ColumnSchema, Config, DriftConfig
-from pipeline.core.values import boolean_key, category_key, numeric_values
+from pipeline.core.values import boolean_key, numeric_values
 from pipeline.errors import ModelError
+from pipeline.records import Drift, DriftLimits, FeatureDrift
 
 EPSILON = 1e-4  # stands in for an empty bin's fraction so PSI stays finite
 

@@ -8,6 +8,7 @@ every step prepares rows exactly as training did.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,23 +134,28 @@ def prediction_distribution(task: str, y_pred: np.ndarray, labels: list[Any]) ->
     }
 
 
-def time_single_rows(estimators: list[Any], X: pd.DataFrame, samples: int) -> list[np.ndarray]:
-    """Return, per estimator, ``samples`` single-row predict times in ms, timed alternately (A, B, A, B).
+def time_single_rows(
+    predictors: Sequence[Callable[[list[dict[str, Any]]], Any]],
+    records: Sequence[dict[str, Any]],
+    samples: int,
+) -> list[np.ndarray]:
+    """Return, per predictor, ``samples`` single-record predict times in ms, timed alternately (A, B, A, B).
 
-    Alternating in one process exposes both models to the same machine load, so their ratio is
-    meaningful on a shared runner even when the absolute figures are not. A warm-up of
-    :func:`warmup` untimed rows comes first.
+    A predictor takes a list of JSON records, as the server's runtime does. Alternating in one
+    process exposes both models to the same machine load, so their ratio is meaningful on a
+    shared runner even when the absolute figures are not. A warm-up of :func:`warmup` untimed
+    rows comes first.
     """
     skip = warmup(samples)
-    rows = [X.iloc[[i % len(X)]] for i in range(skip + samples)]
+    rows = [[records[i % len(records)]] for i in range(skip + samples)]
     for row in rows[:skip]:
-        for estimator in estimators:
-            estimator.predict(row)
-    timings = [np.empty(samples) for _ in estimators]
+        for predict in predictors:
+            predict(row)
+    timings = [np.empty(samples) for _ in predictors]
     for i, row in enumerate(rows[skip:]):
-        for timing, estimator in zip(timings, estimators, strict=True):
+        for timing, predict in zip(timings, predictors, strict=True):
             started = time.perf_counter()
-            estimator.predict(row)
+            predict(row)
             timing[i] = (time.perf_counter() - started) * 1000.0
     return timings
 

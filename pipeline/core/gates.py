@@ -13,9 +13,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from model.records import Comparison, Drift, Latency, Result, Status
-from pipeline.config import ChampionGate, CollapseGate, DriftGate, LatencyGate, MetricGate, SliceGate
+from model.records import Compiled, Parity, Result, Status
+from pipeline.config import (
+    ChampionGate,
+    CollapseGate,
+    DriftGate,
+    LatencyGate,
+    MetricGate,
+    ParityGate,
+    SliceGate,
+)
 from pipeline.core.metrics import lookup
+from pipeline.records import Comparison, Drift, Latency
 
 COLLAPSE_STD = 1e-9  # regression predictions with a smaller std (relative to |mean|) are constant
 
@@ -97,27 +106,56 @@ def rows_to_decide(rows: int, delta: float, low: float, high: float, threshold: 
     return f"about {math.ceil(rows * (half / margin) ** 2)} held-out rows would decide"
 
 
-def latency_gate(gate: LatencyGate, latency: Latency | None) -> Result:
+def latency_gate(gate: LatencyGate, latency: Latency | None, why_not: str = "") -> Result:
     """Limit the candidate's single-row p95: as a ratio to the champion's when one was timed, else absolutely."""
     name = "latency_p95"
     if latency is None:
-        return Result(
-            name, Status.ERROR, gate.required, None, gate.p95_ms, "single-row latency was not measured"
-        )
-    timed = f"{latency.samples} single-row predicts each, timed in this run at {latency.measured_at}"
+        message = "single-record latency was not measured" + (f": {why_not}" if why_not else "")
+        return Result(name, Status.ERROR, gate.required, None, gate.p95_ms, message)
+    timed = f"{latency.samples} single-record predicts each, timed in this run at {latency.measured_at}"
     if latency.ratio is not None and latency.champion_p95_ms is not None:
         ok = latency.ratio <= gate.max_ratio
         message = (
-            f"candidate p95 {latency.candidate_p95_ms:.3f} ms vs champion {latency.champion_p95_ms:.3f} ms: "
-            f"ratio {latency.ratio:.2f} {'<=' if ok else '>'} {gate.max_ratio:g} (alternately, {timed})"
+            f"candidate p95 {latency.candidate_p95_ms:.3f} ms ({latency.candidate_runtime}) vs champion "
+            f"{latency.champion_p95_ms:.3f} ms ({latency.champion_runtime}): ratio {latency.ratio:.2f} "
+            f"{'<=' if ok else '>'} {gate.max_ratio:g} (alternately, {timed})"
         )
         return judged(name, ok, gate.required, latency.ratio, gate.max_ratio, message)
     ok = latency.candidate_p95_ms <= gate.p95_ms
     sign = "<=" if ok else ">"
     message = (
-        f"single-row p95 {latency.candidate_p95_ms:.3f} ms {sign} {gate.p95_ms:g} ms (no champion; {timed})"
+        f"single-record p95 {latency.candidate_p95_ms:.3f} ms ({latency.candidate_runtime}) {sign} "
+        f"{gate.p95_ms:g} ms (no champion; {timed})"
     )
     return judged(name, ok, gate.required, latency.candidate_p95_ms, gate.p95_ms, message)
+
+
+def parity_gate(
+    gate: ParityGate, compiled: Compiled | None, parity: Parity | None, error: str = ""
+) -> Result:
+    """The served ONNX model must answer as scikit-learn does on the held-out rows (skipped when sklearn serves).
+
+    ``parity`` is measured in this run; ``error`` says why it could not be (a missing or corrupt file).
+    """
+    name = "serving_parity"
+    if compiled is None or compiled.file is None:
+        why = compiled.message if compiled is not None else "the artefact records no ONNX form"
+        return Result(name, Status.SKIPPED, gate.required, None, None, f"no ONNX model is served: {why}")
+    if error:
+        return Result(
+            name, Status.ERROR, gate.required, None, None, f"the served ONNX model cannot be checked: {error}"
+        )
+    if parity is None or parity.rows == 0:
+        return Result(
+            name, Status.ERROR, gate.required, None, None, "no held-out rows to compare the runtimes on"
+        )
+    flips = f"{parity.label_flips} label flips, " if parity.label_flips is not None else ""
+    ok = parity.holds
+    message = (
+        f"ONNX Runtime vs scikit-learn on {parity.rows} held-out rows: {flips}max |Δ {parity.what}| "
+        f"{parity.max_abs_diff:.2g} {'<=' if ok else '>'} {parity.limit:.2g}"
+    )
+    return judged(name, ok, gate.required, parity.max_abs_diff, parity.limit, message)
 
 
 def slice_gate(gate: SliceGate, slices: dict[str, Any] | None) -> Result:

@@ -10,8 +10,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from model.records import GateRecord, Gates, Lineage, Status
+from model.records import GateRecord, Lineage, Status
 from pipeline.errors import RegistryError
+from pipeline.records import Gates
 
 PRODUCTION = "production"
 STAGING = "staging"

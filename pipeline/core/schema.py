@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from model.codec import plain
+from model.inputs import category_key
 from pipeline.core.duplicates import duplicate_rows
-from pipeline.core.values import boolean_key, category_key
+from pipeline.core.values import boolean_key
 from pipeline.errors import DataError
 
 MAX_CLASSES = 20  # an integer target with at most this many values is guessed to be classification

@@ -14,41 +14,69 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.codec import plain
+from pipeline.core.values import json_records
 
 
 def compare(
-    answer: dict[str, Any], estimator: Any, rows: pd.DataFrame, labels: list[Any] | None, start: int
-) -> str:
-    """Return what differs between a ``/predict`` answer and the offline model on ``rows`` ('' if nothing)."""
+    answer: dict[str, Any],
+    estimator: Any,
+    rows: pd.DataFrame,
+    labels: list[Any] | None,
+    start: int,
+    tolerance: float = 0.0,
+) -> tuple[str, float]:
+    """Compare a ``/predict`` answer with the offline model on ``rows``.
+
+    Return what differs ('' if nothing) and the largest difference seen. Labels must be equal;
+    probabilities (regressors: predictions) may differ by ``tolerance``: 0 for an answer from
+    scikit-learn, the parity limit for one from ONNX Runtime.
+    """
     expected = np.asarray(estimator.predict(rows)).tolist()
     got = answer.get("predictions")
     if not isinstance(got, list) or len(got) != len(expected):
-        return f"rows {start}+: expected {len(expected)} predictions, got {short(got)}"
+        return f"rows {start}+: expected {len(expected)} predictions, got {short(got)}", math.inf
+    if labels is None:
+        if answer.get("probabilities") is not None:
+            return "a regressor's answer carries probabilities; expected null", math.inf
+        return _within(got, expected, tolerance, start, "predictions")
     wrong = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
     if wrong:
         i = wrong[0]
         return (
             f"{len(wrong)} of {len(expected)} predictions differ from the offline model; "
             f"first: row {start + i} served {got[i]!r}, offline {expected[i]!r}"
-        )
-    if labels is None:
-        if answer.get("probabilities") is not None:
-            return "a regressor's answer carries probabilities; expected null"
-        return ""
+        ), math.inf
     keys = [str(label) for label in labels]
-    proba = np.asarray(estimator.predict_proba(rows), dtype=float).tolist()
+    proba = np.asarray(estimator.predict_proba(rows), dtype=float)
     served = answer.get("probabilities")
     if not isinstance(served, list) or len(served) != len(proba):
-        return f"rows {start}+: expected {len(proba)} probability rows, got {short(served)}"
-    for i, (row, offline) in enumerate(zip(served, proba, strict=True)):
-        values = [row.get(key) for key in keys] if isinstance(row, dict) else None
-        if values != offline:
-            return (
-                f"probabilities differ from the offline model; first: row {start + i} "
-                f"served {short(row)}, offline {dict(zip(keys, offline, strict=True))}"
-            )
-    return ""
+        return f"rows {start}+: expected {len(proba)} probability rows, got {short(served)}", math.inf
+    try:
+        values = np.array([[row[key] for key in keys] for row in served], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        return (
+            f"rows {start}+: probabilities are not one number per label {keys}: {short(served[:1])}",
+            math.inf,
+        )
+    return _within(values, proba, tolerance, start, "probabilities")
+
+
+def _within(served: Any, offline: Any, tolerance: float, start: int, what: str) -> tuple[str, float]:
+    """Return '' and the largest difference when every served value is within ``tolerance`` of offline."""
+    try:
+        got = np.asarray(served, dtype=float)
+    except (TypeError, ValueError):
+        return f"rows {start}+: {what} are not numbers: {short(served)}", math.inf
+    diff = np.abs(got - np.asarray(offline, dtype=float)).reshape(len(got), -1).max(axis=1)
+    worst = float(diff.max()) if len(diff) else 0.0
+    if worst <= tolerance:
+        return "", worst
+    i = int(np.argmax(diff))
+    bound = "exactly" if tolerance == 0 else f"within {tolerance:.2g}"
+    return (
+        f"{what} differ from the offline model by up to {worst:.3g}, not {bound}; first: row {start + i} "
+        f"served {short(np.asarray(served)[i].tolist())}, offline {short(np.asarray(offline)[i].tolist())}"
+    ), worst
 
 
 def batch_bodies(
@@ -59,30 +87,12 @@ def batch_bodies(
     size = max(1, max_batch)
     while start < len(features):
         stop = min(start + size, len(features))
-        body = json.dumps({"records": to_records(features.iloc[start:stop], booleans)}).encode()
+        body = json.dumps({"records": json_records(features.iloc[start:stop], booleans)}).encode()
         if max_body and len(body) > max_body and stop - start > 1:
             size = max(1, (stop - start) // 2)
             continue
         yield start, stop, body
         start = stop
-
-
-def to_records(frame: pd.DataFrame, booleans: Collection[str] = ()) -> list[dict[str, Any]]:
-    """Return rows as JSON-ready dicts: Python scalars, missing values as None, ``booleans`` as true/false.
-
-    A boolean feature may be stored as 0/1 (as a table read gives it); the API takes JSON booleans.
-    """
-    columns = {
-        name: [_json_value(v, name in booleans) for v in frame[name].tolist()] for name in frame.columns
-    }
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _json_value(value: Any, boolean: bool = False) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return bool(value) if boolean else plain(value)
 
 
 def short(value: Any, limit: int = 200) -> str:

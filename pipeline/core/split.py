@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from pandas.util import hash_array
 
+from model.inputs import category_key
 from model.records import SplitRule
 from pipeline.config import Config
-from pipeline.core.values import category_key
 from pipeline.errors import DataError, first_line
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)

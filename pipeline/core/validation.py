@@ -21,11 +21,12 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from model.records import CheckSummary, Failure, Validation
+from model.inputs import category_key
 from pipeline.config import Config
 from pipeline.core.columns import check_column, column_checks
 from pipeline.core.duplicates import duplicate_rows
-from pipeline.core.values import category_key, json_scalar, percent, show, to_numbers
+from pipeline.core.values import json_scalar, percent, show, to_numbers
+from pipeline.records import CheckSummary, Failure, Validation
 
 # Checks in report order; the first failure found is the one the error line names.
 CHECKS = (

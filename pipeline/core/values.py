@@ -7,28 +7,19 @@ category; text that is not a number is a type error naming the column.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from model.codec import plain
+from model.inputs import category_key
 from pipeline.errors import DataError
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 SAMPLE_ROWS = 2048  # rows sampled to guess whether a text column has few distinct values
-
-
-def category_key(value: Any) -> str:
-    """Return the text a category is compared by: ``1.0`` and ``1`` agree, booleans are true/false."""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.integer):
-        return str(int(value))
-    return str(value)
 
 
 def boolean_key(value: Any) -> str:
@@ -52,6 +43,24 @@ def json_scalar(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None if np.isnan(value) else str(value)
     return value
+
+
+def json_records(frame: pd.DataFrame, booleans: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Return rows as the JSON records a client sends: Python scalars, None when missing, ``booleans`` true/false.
+
+    A boolean feature may be stored as 0/1 (as a table read gives it); the API takes JSON booleans.
+    """
+    columns = {
+        name: [_json_cell(v, name in booleans) for v in frame[name].tolist()] for name in frame.columns
+    }
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _json_cell(value: Any, boolean: bool) -> Any:
+    if is_null(value):
+        return None
+    return bool(value) if boolean else plain(value)
 
 
 def show(value: Any) -> str:

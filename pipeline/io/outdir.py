@@ -1,7 +1,7 @@
 """The out directory (``--out``): where each step leaves what the next one reads.
 
 ``model/`` (the artefact), ``holdout.parquet`` (the held-out rows, with ids and target), the
-JSON records of ``model/records.py`` by their ``FILE`` names, ``report.md`` and its plot,
+JSON records of ``model/records.py`` and ``pipeline/records.py`` by their ``FILE`` names, ``report.md`` and its plot,
 ``logs/`` (the host runner's step logs) and ``champion/`` (the exported champion).
 """
 
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from model.codec import read_record
 from model.files import write_bytes_atomic
-from model.records import Image
 from pipeline.errors import DataError
+from pipeline.records import Image
 
 if TYPE_CHECKING:
     import pandas as pd

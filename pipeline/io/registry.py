@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.artifact import read_metadata, verify_artifact
+from model.artifact import artifact_files, read_metadata, verify_artifact
 from model.codec import read_json, read_optional, read_record, write_record
-from model.files import sha256_file, staged_directory, write_json_atomic, write_text_atomic
+from model.errors import ArtifactError
+from model.files import staged_directory, write_json_atomic, write_text_atomic
 from model.records import GateRecord, Lineage, Metrics, ModelMetadata
 from pipeline.core.promotion import PRODUCTION, PROMOTE, ROLLBACK, VERSION_REF, alias_stack, check_alias_name
 from pipeline.errors import ModelError, RegistryError
@@ -182,12 +183,12 @@ class Registry:
             return Registered(existing, False, self._point_after_register(alias, existing, by))
         self.root.mkdir(parents=True, exist_ok=True)
         with Stage(self.root / STAGING) as stage:
-            copy_synced(model_dir / metadata.model_file, stage / metadata.model_file)
-            copy_synced(model_dir / ModelMetadata.FILE, stage / ModelMetadata.FILE)
-            if sha256_file(stage / metadata.model_file) != digest:
-                raise ModelError(
-                    f"{model_dir / metadata.model_file}: changed while being copied; register again"
-                )
+            for name in artifact_files(metadata):
+                copy_synced(model_dir / name, stage / name)
+            try:
+                verify_artifact(stage, "copy for the registry")
+            except ArtifactError:
+                raise ModelError(f"{model_dir}: changed while being copied; register again") from None
             if metrics_path is not None:
                 read_record(metrics_path, Metrics)  # refuse a malformed metrics file before publishing
                 copy_synced(metrics_path, stage / Metrics.FILE)
@@ -333,7 +334,7 @@ def export(registry: Registry, version: int, target: Path) -> Path:
     """Copy ``version``'s artefact (model, metadata, lineage) to ``target`` atomically, verified."""
     source = registry.verify(version)
     metadata = read_metadata(source)
-    names = (metadata.model_file, ModelMetadata.FILE, Lineage.FILE)
+    names = (*artifact_files(metadata), Lineage.FILE)
     with staged_directory(Path(target)) as stage:
         for name in names:
             copy_synced(source / name, stage / name)

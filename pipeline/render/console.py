@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from model.records import Drift, Failure, Result, Validation
+from model.records import Result
+from pipeline.records import Drift, Failure, Validation
 from pipeline.render.tables import fmt, text_table
 
 

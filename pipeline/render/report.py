@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.records import Drift, Gates, Image, Metrics, ModelMetadata, Run, Smoke, Status, Validation
+from model.records import Metrics, ModelMetadata, Status
 from pipeline.config import SliceGate
 from pipeline.core.gates import class_fractions
 from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
+from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
 from pipeline.render.tables import fmt, markdown_table, signed
 
 TOP_DRIFT = 8

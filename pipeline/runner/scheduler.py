@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model.codec import write_record
-from model.records import Run, StepOutcome, StepStatus
 from pipeline.config import Config
 from pipeline.dag import Step, steps
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
 from pipeline.io.run import RUN_ENV, new_run_id
+from pipeline.records import Run, StepOutcome, StepStatus
 from pipeline.runner.cache import StepCache
 
 LOG_TAIL = 25

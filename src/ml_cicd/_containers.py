@@ -23,7 +23,12 @@ PYTHON_VERSION: Final[str] = "3.14"
 PIP_CACHE_PATH: Final[str] = "/root/.cache/pip"
 PIP_CACHE_VOLUME: Final[str] = f"ml-cicd-pip-python{PYTHON_VERSION}"
 WORKDIR: Final[str] = "/src"
-REQUIREMENTS: Final[tuple[str, ...]] = ("requirements-serve.txt", "requirements.txt", "requirements-dev.txt")
+REQUIREMENTS: Final[tuple[str, ...]] = (
+    "requirements-serve.txt",
+    "requirements-serve-sklearn.txt",
+    "requirements.txt",
+    "requirements-dev.txt",
+)
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
 CA_SECRET: Final[str] = "ca-bundle"  # also the secret id the Dockerfile mounts (/run/secrets/ca-bundle)
 CA_PATH: Final[str] = f"/run/secrets/{CA_SECRET}"

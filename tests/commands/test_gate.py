@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -177,4 +178,92 @@ def test_default_champion_is_the_registry_production_alias(
     ]
     assert gates["champion"]["version"] == 1, (
         f"champion version must come from the registry: {gates['champion']}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving parity: the ONNX model the server runs must answer as the scikit-learn model does.
+
+
+def _rewrite_onnx(model_dir: Path, change: Callable[[Any], None]) -> None:
+    """Edit the ONNX graph with ``change`` and record the new file's sha256, as a careless rebuild would."""
+    import onnx
+
+    path = model_dir / "model.onnx"
+    graph = onnx.load(str(path))
+    change(graph)
+    onnx.save(graph, str(path))
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["compiled"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+
+
+def _scale_coefficients(graph: Any) -> None:
+    """Make the linear classifier's weights 10% larger: a different model under the same file name."""
+    node = next(n for n in graph.graph.node if n.op_type == "LinearClassifier")
+    weights = next(a for a in node.attribute if a.name == "coefficients")
+    weights.floats[:] = [w * 1.1 for w in weights.floats]
+
+
+def test_serving_parity_passes_for_the_onnx_model_training_shipped(candidate: Project) -> None:
+    code = gate(candidate, "--champion", str(candidate.root / "none"))
+
+    parity = read_gates(candidate.out)["by_name"]["serving_parity"]
+    assert code == 0 and parity["status"] == PASSED and parity["required"] is True, parity
+    assert "ONNX Runtime vs scikit-learn on" in parity["message"] and "0 label flips" in parity["message"]
+    assert parity["observed"] <= parity["threshold"] == 1e-5
+
+
+def test_serving_parity_fails_for_an_onnx_model_that_answers_differently(candidate: Project) -> None:
+    # given a served ONNX file whose weights were changed, with a matching sha256 in the metadata
+    _rewrite_onnx(candidate.out / "model", _scale_coefficients)
+
+    # when
+    code = gate(candidate, "--champion", str(candidate.root / "none"))
+
+    # then the metric gates still pass (scikit-learn is unchanged), but the served model does not
+    gates = read_gates(candidate.out)
+    parity = gates["by_name"]["serving_parity"]
+    assert code == 1 and parity["status"] == FAILED, parity
+    assert parity["observed"] > parity["threshold"], parity
+    assert gates["by_name"]["metric:roc_auc"]["status"] == PASSED
+
+
+def test_serving_parity_is_an_error_for_a_corrupt_onnx_file(candidate: Project) -> None:
+    # given bytes of the ONNX file changed after training (the sha256 in the metadata no longer matches)
+    path = candidate.out / "model" / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    # when
+    code = gate(candidate, "--champion", str(candidate.root / "none"))
+
+    # then the gate could not check what the server would run: a required error fails the run
+    parity = read_gates(candidate.out)["by_name"]["serving_parity"]
+    assert code == 1 and parity["status"] == "error", parity
+    assert "refusing a tampered or corrupt ONNX model" in parity["message"]
+
+
+def test_serving_parity_is_skipped_when_scikit_learn_serves(make_project: Callable[..., Project]) -> None:
+    # given a boosting model, which does not convert
+    def boosting(config: dict[str, Any]) -> None:
+        config["model"].update(kind="hist_gradient_boosting", params={"max_iter": 20})
+
+    project = make_project(rows=600, config=boosting)
+    build_out(project)
+
+    # when
+    code = gate(project, "--champion", str(project.root / "none"))
+
+    # then
+    gates = read_gates(project.out)
+    parity = gates["by_name"]["serving_parity"]
+    assert (
+        parity["status"] == SKIPPED
+        and "skl2onnx cannot convert HistGradientBoostingClassifier" in parity["message"]
+    )
+    assert gates["latency"]["candidate_runtime"] == "sklearn"
+    assert code == 0 or any(
+        g["status"] != PASSED and g["required"] for g in gates["gates"] if g["name"] != "serving_parity"
     )

@@ -28,11 +28,11 @@ import pandas as pd
 import pytest
 
 from model.codec import write_record
-from model.records import Image
 from pipeline.cli import main
 from pipeline.commands import image
 from pipeline.core.synth import churn_frame
 from pipeline.io import docker as engine
+from pipeline.records import Image
 from tests.conftest import REPO, default_config_dict, dump_toml, write_project
 
 LOCAL_BASE = "local/python:3.11-bookworm"

@@ -11,12 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
+from tests.conftest import diabetes_table, realistic_cancer, telco_table, wine_table
 
 
 def _onboard(
@@ -73,7 +73,9 @@ columns = ["contract"]
 
 
 @pytest.mark.slow
-def test_diabetes_regression_onboards_and_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def testdiabetes_table_regression_onboards_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # given: scikit-learn's diabetes table (regression)
     from sklearn.datasets import load_diabetes
 
@@ -118,51 +120,14 @@ direction = "lower"
 # `init` then `run`, with no hand edits, on tables made from datasets scikit-learn ships.
 
 
-def _realistic_cancer() -> pd.DataFrame:
-    """breast_cancer as a clinic would export it: ids, a text target, a 0/1 flag, a text category, nulls."""
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    rng = np.random.default_rng(0)
-    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
-    frame.insert(0, "patient_id", [f"P-{i:05d}" for i in range(len(frame))])
-    frame["smoker"] = (rng.random(len(frame)) < 0.2).astype(int)
-    frame["clinic"] = rng.choice(["north", "south", "east"], len(frame))
-    frame.loc[rng.random(len(frame)) < 0.02, "mean texture"] = np.nan
-    return frame
-
-
-def _wine() -> pd.DataFrame:
-    from sklearn.datasets import load_wine
-
-    frame = load_wine(as_frame=True).frame
-    frame["cultivar"] = frame.pop("target").map({0: "barolo", 1: "grignolino", 2: "barbera"})
-    return frame
-
-
-def _diabetes() -> pd.DataFrame:
-    from sklearn.datasets import load_diabetes
-
-    frame = load_diabetes(as_frame=True).frame
-    frame["sex"] = np.where(frame["sex"] > 0, "F", "M")
-    return frame
-
-
-def _telco() -> pd.DataFrame:
-    frame = churn_frame(1500, seed=21)
-    frame["churned"] = frame["churned"].map({1: "Yes", 0: "No"})
-    frame["has_partner"] = frame["has_partner"].map({True: "yes", False: "no"})
-    return frame
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("table", "target", "task"),
     [
-        (_realistic_cancer, "diagnosis", "classification"),
-        (_wine, "cultivar", "classification"),
-        (_diabetes, "target", "regression"),
-        (_telco, "churned", "classification"),
+        (realistic_cancer, "diagnosis", "classification"),
+        (wine_table, "cultivar", "classification"),
+        (diabetes_table, "target", "regression"),
+        (telco_table, "churned", "classification"),
     ],
     ids=["breast-cancer-text-target", "wine-multiclass", "diabetes-regression", "telco-yes-no"],
 )
@@ -197,7 +162,7 @@ def test_init_then_run_passes_with_no_edits(
 def test_init_says_which_positive_label_and_why_and_types_flags_as_boolean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame = _realistic_cancer()
+    frame = realistic_cancer()
     data = tmp_path / "cancer.csv"
     frame.to_csv(data, index=False)
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from model.codec import write_record
-from model.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Status, Validation
+from model.records import Status
 from pipeline.cli import main
+from pipeline.records import CheckSummary, Drift, DriftLimits, Failure, FeatureDrift, Validation
 from tests.conftest import Project, build_out, copy_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

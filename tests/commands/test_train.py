@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ MakeProject = Callable[..., Project]
 
 METADATA_KEYS = {
     "schema_version",
+    "compiled",
+    "out_of_range",
     "run",
     "split",
     "validated",
@@ -95,6 +98,14 @@ def test_train_writes_the_artefact_and_the_held_out_rows(make_project: MakeProje
     assert not any(str(c).startswith("__index") for c in holdout.columns), "the index must not be written"
     estimator, _ = load_artifact(project.out / "model")
     assert list(estimator.classes_) == [0, 1]
+    assert metadata["out_of_range"] == "count"
+    compiled = metadata["compiled"]
+    assert compiled["status"] == "passed" and compiled["file"] == "model.onnx", compiled
+    onnx = (project.out / "model" / "model.onnx").read_bytes()
+    assert compiled["sha256"] == hashlib.sha256(onnx).hexdigest()
+    parity = compiled["parity"]
+    assert parity["rows"] == metadata["holdout_rows"] and parity["label_flips"] == 0
+    assert parity["max_abs_diff"] <= parity["limit"] == 1e-5
 
 
 def test_sample_rows_draws_a_stratified_sample_and_full_uses_every_row(make_project: MakeProject) -> None:

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from model.codec import read_record
-from model.records import Gates, Status
+from model.records import Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
+from pipeline.records import Gates
 from tests.conftest import Project, build_out, metadata_json, weak_features
 
 MakeProject = Callable[..., Project]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.records import Comparison, Drift, DriftLimits, FeatureDrift, Status
+from model.records import Status
 from pipeline.config import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
 from pipeline.core.gates import champion_gate, collapse_gate, drift_gate, metric_gate, slice_gate
+from pipeline.records import Comparison, Drift, DriftLimits, FeatureDrift
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.SKIPPED, Status.INCONCLUSIVE
 

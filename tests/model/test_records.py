@@ -10,7 +10,8 @@ import pytest
 
 from model.codec import read_record, write_record
 from model.errors import ArtifactError
-from model.records import Image, Result, Smoke, Status
+from model.records import Result, Status
+from pipeline.records import Image, Smoke
 
 IMAGE = Image("run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "a" * 64, 1.5)
 
