@@ -1,43 +1,79 @@
 # The serving image: the gated model behind the FastAPI app of model/.
 #
-#   DOCKER_BUILDKIT=1 docker build --build-arg MODEL_DIR=out/model -t churn-model .
-#   (or: python -m pipeline image build --out out, which also sets the labels)
+#   DOCKER_BUILDKIT=1 docker build --build-arg MODEL_DIR=out/model --build-arg FLAVOUR=onnx -t churn-model .
+#   (or: python -m pipeline image build --out out, which picks the flavour and sets the labels)
+#
+# FLAVOUR: onnx, the lean image for a model whose artefact ships model.onnx (ONNX Runtime, NumPy,
+# the HTTP stack and model/: requirements-serve.txt); or sklearn (the default, any model:
+# scikit-learn, SciPy and pandas instead of ONNX Runtime: requirements-serve-sklearn.txt). Either
+# list, with requirements-serve-common.txt, is the whole closure, installed with --no-deps.
 #
 # BASE_IMAGE: any Debian-based image with python3 and its venv module. The default is the
 # official Python 3.14.7 slim (bookworm) image pinned by its index digest, as docker-library/repo-info
 # records it (repos/python/remote/3.14.7-slim-bookworm.md at commit 422f3cfe488dc9ae394c5058b27db617f72c91db);
 # the Dagger module builds on the same reference, so its steps and this image run one Python, and
-# every pin in requirements-serve.txt has cp314 wheels for x86_64 and aarch64. Where Docker Hub is
-# out of reach, scripts/docker-engine.sh builds a stand-in (local/python:3.11-bookworm, Debian's
+# every pin in requirements*.txt has cp314 wheels for x86_64 and aarch64. Where Docker Hub is out
+# of reach, scripts/docker-engine.sh builds a stand-in (local/python:3.11-bookworm, Debian's
 # Python 3.11, which the same pins also install on) and --build-arg BASE_IMAGE selects it.
+# The runtime layer is that base trimmed (documentation, locales, apt and its state, Perl, the
+# Python test suite and bundled wheels) and squashed into one layer, so deleted files take no
+# space. The image installs nothing at run time; dpkg's database stays, for image scanners.
 #
 # Behind a TLS-intercepting proxy pip needs its CA bundle: pass it as the BuildKit secret
 # "ca-bundle" (--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt). It is mounted
 # for the install only and is in no layer, no ENV and no history entry.
 ARG BASE_IMAGE=python:3.14.7-slim-bookworm@sha256:9ab8d9c8514b44f90cf0029dd42fdd7e9e211e639c8b995304cc04568dee900f
+ARG FLAVOUR=sklearn
 
 FROM ${BASE_IMAGE} AS build
 # An index URL is a build-stage argument only: the final stage does not inherit it.
 ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG FLAVOUR
 RUN python3 -m venv /opt/venv
-COPY requirements-serve.txt /tmp/requirements-serve.txt
+COPY requirements-serve-common.txt requirements-serve.txt requirements-serve-sklearn.txt /tmp/
 RUN --mount=type=secret,id=ca-bundle,required=false \
+    case "$FLAVOUR" in \
+      onnx) requirements=/tmp/requirements-serve.txt ;; \
+      sklearn) requirements=/tmp/requirements-serve-sklearn.txt ;; \
+      *) echo "FLAVOUR must be onnx or sklearn, got '$FLAVOUR'" >&2; exit 1 ;; \
+    esac; \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
-    /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check \
-        --index-url "$PIP_INDEX_URL" -r /tmp/requirements-serve.txt \
+    /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check --no-deps \
+        --index-url "$PIP_INDEX_URL" -r "$requirements" \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv/lib -depth -type d -name tests -path '*site-packages/*/*' -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/_distutils_hack \
-              /opt/venv/lib/python3*/site-packages/distutils-precedence.pth
+              /opt/venv/lib/python3*/site-packages/distutils-precedence.pth \
+              /opt/venv/lib/python3*/site-packages/onnxruntime/tools \
+              /opt/venv/lib/python3*/site-packages/onnxruntime/quantization \
+              /opt/venv/lib/python3*/site-packages/onnxruntime/transformers
+# onnxruntime's tools/, quantization/ and transformers/ build and tune models; serving imports none.
 
-FROM ${BASE_IMAGE}
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model
+FROM ${BASE_IMAGE} AS trimmed
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model \
+    && rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* \
+              /usr/share/i18n /usr/share/lintian /usr/share/bash-completion /usr/share/perl* \
+              /usr/lib/*-linux-gnu/perl* /usr/bin/perl* /usr/lib/*-linux-gnu/gconv \
+              /usr/share/python-wheels /usr/lib/apt /usr/bin/apt* /usr/lib/*-linux-gnu/libapt-* \
+              /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/* \
+    && for lib in /usr/lib/python3* /usr/local/lib/python3*; do \
+         [ -d "$lib" ] && rm -rf "$lib/test" "$lib/idlelib" "$lib/tkinter" "$lib/turtledemo" \
+                                 "$lib/lib2to3" "$lib/ensurepip" "$lib/pydoc_data"; \
+       done; true
+
+FROM scratch
+COPY --from=trimmed / /
+ARG FLAVOUR
 COPY --from=build /opt/venv /opt/venv
 COPY model/ /app/src/model/
-ENV PATH=/opt/venv/bin:$PATH \
+RUN ["/opt/venv/bin/python", "-m", "compileall", "-q", "/app/src/model"]
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
     PYTHONPATH=/app/src \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    ORT_DISABLE_TELEMETRY=1
+# ORT_DISABLE_TELEMETRY: ONNX Runtime (1.29 and later) otherwise tries to send usage events.
 # Per-model arguments come after the heavy layers, so a new model reuses them from the cache.
 ARG MODEL_DIR=out/model
 COPY ${MODEL_DIR}/ /app/model/
@@ -53,7 +89,8 @@ LABEL org.opencontainers.image.title="ml-cicd model server" \
       org.opencontainers.image.source="${SOURCE}" \
       io.ml-cicd.model.version="${MODEL_VERSION}" \
       io.ml-cicd.model.sha256="${MODEL_SHA256}" \
-      io.ml-cicd.model.metrics="${MODEL_METRICS}"
+      io.ml-cicd.model.metrics="${MODEL_METRICS}" \
+      io.ml-cicd.image.flavour="${FLAVOUR}"
 USER 10001
 WORKDIR /app
 EXPOSE 8080

@@ -6,9 +6,10 @@
 Trains two different models (v1: C=1.0, v2: C=0.05) into a temp directory registry and
 runs each registry step as an operator would, through ``python -m pipeline registry``.
 Serving production means: export the ``production`` alias, start the image tagged with
-that model's sha256 (``ml-cicd-model:<sha[:12]>``, built when the version is first
-served: from the layer cache, so it matches the current Dockerfile and app), and wait
-until ``/metadata`` reports the exported model's sha256.
+that model's sha256 under a name of the drill's own (``ml-cicd-drill-<run>:<sha[:12]>``, never
+a tag a user may have built; built when the version is first served, from the layer cache),
+and wait until ``/metadata`` reports the exported model's sha256. At the end the drill removes
+its containers and images and checks that it left no dangling image behind.
 
 What is timed: from the start of ``registry rollback production`` to the first
 ``/metadata`` answer whose ``model_sha256`` is v1's, i.e. the alias move, the export of
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlparse
@@ -65,6 +68,8 @@ class Drill:
         self.config = root / "v1.toml"
         self.serving = root / "serving"  # laid out as OUT/model for image.build
         self.container: str | None = None
+        self.repository = f"ml-cicd-drill-{uuid.uuid4().hex[:8]}"
+        self.built: list[str] = []
 
     def registry(self, *args: str) -> None:
         """Run one registry command against the drill's registry."""
@@ -94,15 +99,22 @@ class Drill:
             docker.stop_service(self.container)
             self.container = None
 
+    def clean(self) -> int:
+        """Remove the drill's images; return how many."""
+        for tag in self.built:
+            subprocess.run([docker.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+        return len(self.built)
+
     def start(self, sha: str, build: bool = True) -> str:
         """Start the image of model ``sha`` and wait until it serves that model.
 
         The image is built first (from the layer cache when nothing changed), except with
         ``build=False``: a rollback restarts the image that served the version before.
         """
-        tag = f"ml-cicd-model:{sha[:12]}"
+        tag = f"{self.repository}:{sha[:12]}"
         if build:
-            image.build(self.serving, tag=tag)
+            image.build(self.serving, tag=tag, base_image=os.environ.get("ML_CICD_BASE_IMAGE"))
+            self.built.append(tag)
         url, self.container = docker.start_service(tag)
         deadline = time.monotonic() + 120
         while _served_sha(url) != sha:
@@ -112,10 +124,22 @@ class Drill:
         return url
 
 
+def _dangling() -> set[str]:
+    """Return the ids of dangling images (untagged, unused) on the engine."""
+    done = subprocess.run(
+        [docker.docker_bin(), "images", "-q", "--filter", "dangling=true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(done.stdout.split())
+
+
 def main() -> int:
     """Run the drill and print its timings."""
     if not docker.engine_available():
         sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
+    dangling_before = _dangling()
     with tempfile.TemporaryDirectory() as tmp:
         drill = Drill(Path(tmp))
         v1, v2 = drill.train(1, "1.0"), drill.train(2, "0.05")
@@ -143,6 +167,12 @@ def main() -> int:
             marks.append(time.perf_counter())
         finally:
             drill.stop()
+            removed = drill.clean()
+    left = _dangling() - dangling_before
+    print(f"cleaned up: {removed} drill images removed; dangling images left by the drill: {len(left)}")
+    if left:
+        print(f"the drill left dangling images: {sorted(left)}", file=sys.stderr)
+        return 1
     if exported != v1:
         print(f"rollback exported {exported[:12]}, expected v1 {v1[:12]}", file=sys.stderr)
         return 1

@@ -1,189 +1,371 @@
-"""The serving image on loopback: latency, throughput, errors, size and cold start.
+"""Serving, measured side by side in one run: ml-cicd (ONNX and scikit-learn) vs MLServer vs a FastAPI floor.
 
-    bash scripts/docker-engine.sh
-    ML_CICD_BASE_IMAGE=local/python:3.11-bookworm .venv/bin/python bench/bench_serving.py
-    .venv/bin/python bench/bench_serving.py --tag ml-cicd-model:67de21a5f9ab   # an image already built
+    apt-get install wrk                     # Debian's wrk 4.1.0: the one load client for every server
+    .venv/bin/python bench/bench_serving.py                       # about 5 minutes
+    .venv/bin/python bench/bench_serving.py --images              # also both image flavours (Docker)
 
-Without --tag it trains the configured model on the bundled data (temp dir) and builds its
-image with the local Docker engine (removed again at the end). It then starts a container,
-and measures over HTTP on 127.0.0.1 with keep-alive connections: cold start (``docker run``
-to the first 200 from ``/ready``), single-row latency p50/p95/p99 at concurrency 1 and 16
-(one thread per connection), batch throughput for 1,000-row batches, the error count (any
-non-200 answer) and the image size. Target: single-row p95 under 20 ms at concurrency 1.
-Request counts are bounded; the container is stopped at the end.
+Trains the bundled churn model (logistic regression; ``--kind random_forest`` for a forest) in a
+temp dir, then serves the same artefact from each server on 127.0.0.1, one at a time, and
+loads each with wrk for ``--seconds`` at 1 connection and at 16, in ``--rounds`` rounds
+(A, B, C, A, B, C, ...; the best round of each is reported, as the machine is shared):
+
+- ``ml-cicd onnx``: ``python -m model`` (ONNX Runtime, the default workers: one per CPU);
+- ``ml-cicd onnx 1w``: the same with one worker process;
+- ``ml-cicd sklearn``: ``python -m model --runtime sklearn`` (the scikit-learn flavour);
+- ``fastapi floor``: ``bench/floor_server.py``, the least a FastAPI + scikit-learn server can do;
+- ``mlserver``: MLServer 1.7.1 with its scikit-learn runtime, installed into
+  ``.cache/bench/mlserver-venv`` from ``bench/requirements-mlserver.txt`` on first use
+  (``--no-mlserver`` skips it).
+
+Each request is one record (the V2 protocol for MLServer, pandas codec). Printed per server and
+concurrency: p50/p95/p99 latency, requests per second and errors (non-2xx and socket errors);
+then the ratios ml-cicd onnx / peer, and start-to-ready of each server. With ``--images`` it
+also builds the lean (onnx) and sklearn flavours on ``$ML_CICD_BASE_IMAGE`` and prints their
+sizes, the container's start-to-ready and stop times, then removes them.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import hashlib
 import json
-import statistics
+import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.cli import main as cli  # noqa: E402
 from pipeline.commands import image  # noqa: E402
 from pipeline.io import docker  # noqa: E402
 
-
-def _percentile(values: list[float], q: float) -> float:
-    """Return the nearest-rank ``q``-th percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-class Client:
-    """One keep-alive HTTP connection to the server."""
-
-    def __init__(self, url: str) -> None:
-        parsed = urlparse(url)
-        self.connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=30)
-
-    def post(self, path: str, body: bytes) -> tuple[int, float]:
-        """POST ``body``; return the status and the milliseconds to the last byte of the answer."""
-        started = time.perf_counter()
-        self.connection.request("POST", path, body, {"Content-Type": "application/json"})
-        response = self.connection.getresponse()
-        response.read()
-        return response.status, (time.perf_counter() - started) * 1000
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        """GET ``path``; return the status and the body."""
-        self.connection.request("GET", path)
-        response = self.connection.getresponse()
-        return response.status, response.read()
+LUA = REPO / "bench" / "wrk_post.lua"
+MLSERVER_PINS = REPO / "bench" / "requirements-mlserver.txt"
+CACHE = REPO / ".cache" / "bench"
+RECORD = {
+    "tenure_months": 5,
+    "monthly_charges": 89.5,
+    "total_charges": None,
+    "contract": "month_to_month",
+    "internet_service": "fiber",
+    "payment_method": "card",
+    "support_calls": 3,
+    "has_partner": False,
+    "region": "north",
+}
+CONCURRENCY = (1, 16)
 
 
-def _wait_ready(url: str, limit: float = 120.0) -> float:
-    """Poll ``/ready``; return the seconds until it answered 200."""
+@dataclass
+class Server:
+    """How to start one server and what to send it."""
+
+    name: str
+    argv: Callable[[int], list[str]]
+    path: str
+    body: bytes
+    ready: str
+    env: dict[str, str]
+    cwd: Path = REPO
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(url: str, limit: float = 120.0) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < limit:
         try:
-            if Client(url).get("/ready")[0] == 200:
-                return time.perf_counter() - started
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return time.perf_counter() - started
         except OSError:
             pass
-        time.sleep(0.02)
-    sys.exit(f"{url} not ready within {limit:g} s")
+        time.sleep(0.01)
+    raise RuntimeError(f"{url} did not answer 200 within {limit:g} s")
 
 
-def _single_rows(url: str, bodies: list[bytes], concurrency: int, per_thread: int) -> tuple[list[float], int]:
-    """Send ``per_thread`` single-row requests from each of ``concurrency`` connections."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-
-    def worker(offset: int) -> None:
-        nonlocal errors
-        client = Client(url)
-        for i in range(per_thread):
-            try:
-                status, ms = client.post("/predict", bodies[(offset + i) % len(bodies)])
-            except OSError:
-                status, ms, client = 0, 0.0, Client(url)
-            with lock:
-                if status == 200:
-                    latencies.append(ms)
-                else:
-                    errors += 1
-
-    threads = [threading.Thread(target=worker, args=(n * per_thread,)) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, errors
-
-
-def _train_and_build(tmp: Path, base_image: str | None) -> str:
-    """Train the configured model in ``tmp`` and build its image under a throwaway tag."""
-    out = tmp / "out"
-    common = ["--config", str(REPO / "configs" / "pipeline.toml"), "--out", str(out)]
-    if cli(["train", *common]) or cli(["evaluate", *common]):
-        sys.exit("training failed")
-    tag = f"ml-cicd-bench:{uuid.uuid4().hex[:8]}"
-    image.build(out, tag=tag, base_image=base_image)
-    return tag
-
-
-def _rows(url: str) -> list[dict[str, Any]]:
-    """Return feature rows for requests: the bundled data's first rows, with the served features."""
-    import pandas as pd
-
-    status, body = Client(url).get("/metadata")
-    if status != 200:
-        sys.exit(f"/metadata answered {status}")
-    features = [f["name"] for f in json.loads(body)["features"]]
-    frame = pd.read_csv(REPO / "data" / "churn.csv", nrows=500)
-    return list(json.loads(frame[features].to_json(orient="records")))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Build (unless --tag), start, measure, print, stop."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def _wrk(url: str, body: Path, connections: int, seconds: int) -> dict[str, Any]:
+    threads = min(2, connections)
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(LUA), url, "--", str(body)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    parser.add_argument("--tag", help="measure this image instead of building one")
-    parser.add_argument("--base-image", help="base image for the build (default $ML_CICD_BASE_IMAGE)")
-    parser.add_argument("--requests", type=int, default=400, help="single-row requests per concurrency level")
-    parser.add_argument("--batches", type=int, default=10, help="1,000-row batches to send")
-    args = parser.parse_args(argv)
-    if not docker.engine_available():
-        sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / result["seconds"]
+    result["errors"] = sum(result[k] for k in ("non_2xx", "connect", "read", "write", "timeout"))
+    return result
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tag = args.tag or _train_and_build(Path(tmp), args.base_image)
-    size = int(json.loads(subprocess.check_output([docker.docker_bin(), "image", "inspect", tag]))[0]["Size"])
+
+def measure(server: Server, seconds: int, work: Path) -> dict[str, Any]:
+    """Start ``server``, check one answer, load it at each concurrency, stop it; return the figures."""
+    port = _free_port()
+    body = work / f"{server.name.replace(' ', '-')}.json"
+    body.write_bytes(server.body)
+    log = (work / f"{server.name.replace(' ', '-')}.log").open("w")
     started = time.perf_counter()
-    url, container = docker.start_service(tag)
-    try:
-        _wait_ready(url)
-        cold = time.perf_counter() - started
-        rows = _rows(url)
-        singles = [json.dumps({"records": [row]}).encode() for row in rows]
-        _single_rows(url, singles, 1, 30)  # warm-up
-        results = {c: _single_rows(url, singles, c, max(1, args.requests // c)) for c in (1, 16)}
-        batch = json.dumps({"records": (rows * (1000 // len(rows) + 1))[:1000]}).encode()
-        client = Client(url)
-        batch_times, batch_errors = [], 0
-        for _ in range(args.batches):
-            status, ms = client.post("/predict", batch)
-            batch_times.append(ms)
-            batch_errors += status != 200
-    finally:
-        docker.stop_service(container)
-        if not args.tag:
-            subprocess.run([docker.docker_bin(), "rmi", tag], capture_output=True, check=False)
-
-    print(f"image {tag}: {size / 1e6:.0f} MB (target < 450 MB)")
-    print(f"cold start (docker run to first 200 from /ready): {cold:.2f} s")
-    errors = batch_errors
-    for concurrency, (latencies, errs) in results.items():
-        errors += errs
-        target = "  (target p95 < 20 ms)" if concurrency == 1 else ""
-        print(
-            f"single row, concurrency {concurrency:>2}: p50 {_percentile(latencies, 50):.1f} ms, "
-            f"p95 {_percentile(latencies, 95):.1f} ms, p99 {_percentile(latencies, 99):.1f} ms "
-            f"({len(latencies)} requests){target}"
-        )
-    median_batch = statistics.median(batch_times)
-    print(
-        f"batches of 1,000 rows: median {median_batch:.0f} ms, {1000 / median_batch * 1000:,.0f} rows/s "
-        f"({args.batches} batches)"
+    process = subprocess.Popen(
+        server.argv(port), cwd=server.cwd, env=os.environ | server.env, stdout=log, stderr=log
     )
-    print(f"errors: {errors} (must be 0)")
-    return 1 if errors else 0
+    try:
+        ready = _wait(f"http://127.0.0.1:{port}{server.ready}")
+        start_to_ready = time.perf_counter() - started
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{server.path}", server.body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            sample = answer.read()[:160].decode(errors="replace")
+        figures = {c: _wrk(f"http://127.0.0.1:{port}{server.path}", body, c, seconds) for c in CONCURRENCY}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stopping = time.perf_counter()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        stop = time.perf_counter() - stopping
+        log.close()
+    del ready
+    return {"figures": figures, "start_to_ready": start_to_ready, "stop": stop, "sample": sample}
+
+
+def mlserver_python() -> Path:
+    """Return the Python of MLServer's own venv, built from the pinned list on first use."""
+    key = hashlib.sha256(MLSERVER_PINS.read_bytes() + sys.version.encode()).hexdigest()[:12]
+    venv = CACHE / f"mlserver-venv-{key}"
+    if not (venv / "ready").exists():
+        print(f"installing MLServer 1.7.1 into {venv} (first use; about a minute)...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(MLSERVER_PINS)], check=True)
+        (venv / "ready").write_text(key)
+    return venv / "bin" / "python"
+
+
+def mlserver(model_dir: Path, work: Path) -> Server:
+    """MLServer's scikit-learn runtime on the same pipeline (model.joblib), as its docs describe."""
+    folder = work / "mlserver"
+    folder.mkdir()
+    (folder / "model.joblib").write_bytes((model_dir / "model.joblib").read_bytes())
+    settings = {"name": "churn", "implementation": "mlserver_sklearn.SKLearnModel"}
+    settings["parameters"] = {
+        "uri": "./model.joblib",
+        "version": "v1",
+        "extra": {"predict_fn": "predict_proba"},
+    }
+    (folder / "model-settings.json").write_text(json.dumps(settings))
+    inputs = []
+    for name, value in RECORD.items():
+        if isinstance(value, str):
+            inputs.append(
+                {
+                    "name": name,
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [value],
+                    "parameters": {"content_type": "str"},
+                }
+            )
+        else:
+            inputs.append(
+                {
+                    "name": name,
+                    "shape": [1],
+                    "datatype": "FP64",
+                    "data": [None if value is None else float(value)],
+                }
+            )
+    body = json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs}).encode()
+    python = mlserver_python()
+
+    def argv(port: int) -> list[str]:
+        (folder / "settings.json").write_text(
+            json.dumps(
+                {
+                    "host": "127.0.0.1",
+                    "http_port": port,
+                    "grpc_port": _free_port(),
+                    "metrics_port": _free_port(),
+                }
+            )
+        )
+        return [str(python), "-m", "mlserver.cli.main", "start", str(folder)]
+
+    # model.estimator (CategoryText) is pickled inside the pipeline: MLServer imports it from here
+    return Server(
+        "mlserver",
+        argv,
+        "/v2/models/churn/infer",
+        body,
+        "/v2/models/churn/ready",
+        {"PYTHONPATH": str(REPO)},
+        folder,
+    )
+
+
+def servers(model_dir: Path, work: Path, with_mlserver: bool) -> list[Server]:
+    body = json.dumps({"records": [RECORD]}).encode()
+    py = sys.executable
+    env = {"PYTHONPATH": str(REPO)}
+
+    def ours(*extra: str) -> Callable[[int], list[str]]:
+        return lambda port: [
+            py,
+            "-m",
+            "model",
+            "--model-dir",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ]
+
+    def floor(port: int) -> list[str]:
+        app = ["floor_server:create", "--factory", "--app-dir", str(REPO / "bench")]
+        return [
+            py,
+            "-m",
+            "uvicorn",
+            *app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+
+    chosen = [
+        Server("ml-cicd onnx", ours(), "/predict", body, "/ready", env),
+        Server("ml-cicd onnx 1w", ours("--workers", "1"), "/predict", body, "/ready", env),
+        Server("ml-cicd sklearn", ours("--runtime", "sklearn"), "/predict", body, "/ready", env),
+        Server("fastapi floor", floor, "/predict", body, "/docs", env | {"MODEL_DIR": str(model_dir)}),
+    ]
+    if with_mlserver:
+        chosen.append(mlserver(model_dir, work))
+    return chosen
+
+
+def images(out: Path) -> None:
+    """Build both flavours of the model's image; print sizes, start-to-ready and stop; remove them."""
+    if not docker.engine_available():
+        print("images: no Docker engine answers (scripts/docker-engine.sh); skipped")
+        return
+    base = os.environ.get("ML_CICD_BASE_IMAGE")
+    prefix = f"ml-cicd-bench-{uuid.uuid4().hex[:8]}"
+    built = []
+    try:
+        for flavour in ("onnx", "sklearn"):
+            info = image.build(out, tag=f"{prefix}:{flavour}", base_image=base, flavour=flavour)
+            built.append(info.tag)
+            starts, stops = [], []
+            for _ in range(3):
+                started = time.perf_counter()
+                url, container = docker.start_service(info.tag)
+                _wait(url + "/ready")
+                starts.append(time.perf_counter() - started)
+                stopping = time.perf_counter()
+                docker.stop_service(container)
+                stops.append(time.perf_counter() - stopping)
+            print(
+                f"image {flavour:7} {info.size_bytes / 1e6:6.1f} MB ({info.size_bytes:,} bytes) on {info.base_image}; "
+                f"docker run -> /ready 200: median {sorted(starts)[1]:.2f} s; docker stop: median {sorted(stops)[1]:.2f} s"
+            )
+    finally:
+        for tag in built:
+            subprocess.run([docker.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per run (default 8)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over all servers (default 2)")
+    parser.add_argument(
+        "--kind", default="logistic_regression", help="model kind (default logistic_regression)"
+    )
+    parser.add_argument("--no-mlserver", action="store_true", help="leave MLServer out")
+    parser.add_argument("--images", action="store_true", help="also build and time both image flavours")
+    args = parser.parse_args()
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        sys.exit("wrk is not installed: apt-get install wrk (Debian's wrk 4.1.0)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        config = work / "pipeline.toml"
+        text = (
+            (REPO / "configs" / "pipeline.toml")
+            .read_text()
+            .replace('path = "registry"', f'path = "{work / "registry"}"')
+        )
+        if args.kind != "logistic_regression":
+            text = text.replace('kind = "logistic_regression"', f'kind = "{args.kind}"').replace(
+                "C = 1.0\nmax_iter = 1000", "n_estimators = 100"
+            )
+        config.write_text(text)
+        out = work / "out"
+        subprocess.run(
+            [sys.executable, "-m", "pipeline", "train", "--config", str(config), "--out", str(out), "--full"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        model_dir = out / "model"
+        chosen = servers(model_dir, work, not args.no_mlserver)
+        best: dict[str, dict[str, Any]] = {}
+        for round_ in range(args.rounds):
+            for server in chosen:
+                result = measure(server, args.seconds, work)
+                print(
+                    f"round {round_ + 1} {server.name:16} "
+                    + "  ".join(
+                        f"c{c}: p95 {f['p95_ms']:.2f} ms {f['rps']:.0f} req/s"
+                        for c, f in result["figures"].items()
+                    ),
+                    file=sys.stderr,
+                )
+                kept = best.setdefault(server.name, result)
+                for c, figures in result["figures"].items():
+                    if figures["p95_ms"] < kept["figures"][c]["p95_ms"]:
+                        kept["figures"][c] = figures
+                kept["start_to_ready"] = min(kept["start_to_ready"], result["start_to_ready"])
+        cpus = len(os.sched_getaffinity(0))
+        print(
+            f"\n{args.kind}, one record per request, wrk on 127.0.0.1, {cpus} CPUs shared by client and server, best of {args.rounds} rounds of {args.seconds} s"
+        )
+        print(
+            f"{'server':16} {'conc':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6}  start->ready"
+        )
+        for name, result in best.items():
+            for c, f in result["figures"].items():
+                print(
+                    f"{name:16} {c:>4} {f['p50_ms']:8.2f} {f['p95_ms']:8.2f} {f['p99_ms']:8.2f} {f['rps']:8.0f} {f['errors']:6d}  {result['start_to_ready']:.2f} s"
+                )
+        ours = best["ml-cicd onnx"]["figures"]
+        for peer in [n for n in best if n != "ml-cicd onnx"]:
+            theirs = best[peer]["figures"]
+            print(
+                f"ml-cicd onnx vs {peer:16}: c1 p95 {ours[1]['p95_ms'] / theirs[1]['p95_ms']:.2f}x, "
+                f"c16 req/s {ours[16]['rps'] / theirs[16]['rps']:.2f}x, c16 p95 {ours[16]['p95_ms'] / theirs[16]['p95_ms']:.2f}x"
+            )
+        if args.images:
+            images(out)
+    return 0
 
 
 if __name__ == "__main__":

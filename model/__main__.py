@@ -86,18 +86,6 @@ class _Workers(Multiprocess):
         announce(self.model, self.config.host, port, len(self.processes))
 
 
-class _HideLoadTraceback(logging.Filter):
-    """Drop uvicorn's traceback for a model that cannot be loaded: its one-line reason is printed."""
-
-    def __init__(self, app: FastAPI) -> None:
-        super().__init__()
-        self.app = app
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Return False for the lifespan traceback of a load error."""
-        return not (self.app.state.load_error and record.getMessage().startswith("Traceback"))
-
-
 def announce(model: str, host: str, port: int, workers: int) -> None:
     """Print the one startup line: the model, the URL and the number of worker processes."""
     processes = "1 process" if workers == 1 else f"{workers} worker processes"
@@ -128,12 +116,12 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if workers > 1:
         return _serve_workers(Path(model_dir), host, port, max_batch, max_body_bytes, chosen, workers)
-    from model.app import create_app
+    from model.app import create_app, hide_load_traceback
 
     app = create_app(Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes, runtime=chosen)
     config = uvicorn.Config(app, **_options(host, port))
     server = _Server(config, app)
-    logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback(app))
+    hide_load_traceback(app)
     with contextlib.suppress(SystemExit):  # uvicorn exits when startup fails; reported below
         server.run()
     if not server.started:
@@ -165,23 +153,43 @@ def _serve_workers(
             os.environ[name] = str(value)  # the worker processes read their settings from here
     metrics = tempfile.mkdtemp(prefix="model-metrics-")
     os.environ[settings.MULTIPROCESS_ENV] = metrics
+    failure = Path(metrics) / "startup-error.txt"
+    os.environ[settings.STARTUP_ERROR_ENV] = str(failure)
     config = uvicorn.Config("model.app:app_from_env", factory=True, workers=workers, **_options(host, port))
     used = "onnx" if onnx is not None else "sklearn"
     model = f"model {model_version(model_dir, metadata)} ({metadata.kind}, {used}, sha256 {metadata.model_sha256[:12]})"
     try:
-        supervisor = _Workers(config, config.bind_socket(), model)
+        supervisor = _Workers(config, listen(host, port), model)
         supervisor.run()
+        reason = failure.read_text() if failure.is_file() else "a worker process failed (see the log above)"
     except OSError as exc:
         print(f"error: cannot listen on {host}:{port} ({exc.strerror})", file=sys.stderr)
         return 2
     finally:
         shutil.rmtree(metrics, ignore_errors=True)
     if supervisor.failed:
-        print(
-            "error: model server did not start: a worker process failed (see the log above)", file=sys.stderr
-        )
+        print(f"error: model server did not start: {reason}", file=sys.stderr)
         return 2
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Return a TCP socket bound to ``host:port`` for the workers to share.
+
+    Created with ``IPPROTO_TCP`` on purpose: asyncio sets TCP_NODELAY only on connections
+    accepted from a socket whose protocol says TCP, and uvicorn's own ``bind_socket`` leaves it
+    0, which puts Nagle's algorithm against delayed ACKs on every keep-alive answer (about 40 ms).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _options(host: str, port: int) -> dict[str, Any]:
@@ -240,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         port = int(raw)
     workers = args.workers
     if workers is None:
-        raw = os.environ.get(settings.WORKERS_ENV, "").strip()
-        if raw and not raw.isdigit():
-            parser.error(f"{settings.WORKERS_ENV}={raw!r} is not a whole number")
-        workers = int(raw) if raw else settings.default_workers()
+        try:
+            workers = settings.workers_from_env()
+        except ValueError as exc:
+            parser.error(str(exc))
     if workers < 1:
         parser.error(f"--workers must be >= 1, got {workers}")
     return serve(args.model_dir, args.host, port, args.max_batch, args.max_body_bytes, args.runtime, workers)

@@ -28,7 +28,9 @@ scikit-learn runtime, in the thread pool. Responses are encoded with orjson.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +40,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from model import settings
@@ -49,6 +52,20 @@ from model.settings import Runtime
 from model.telemetry import REGRESSION_LABEL, Observe, Telemetry
 
 INLINE_BODY_BYTES = 16 * 1024  # ONNX requests up to this size are answered on the event loop
+_ERROR_BODY = {
+    "application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}
+}
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {
+        "description": "a batch over the record limit or a body over the size limit",
+        "content": _ERROR_BODY,
+    },
+    422: {
+        "description": "a record that does not fit the feature schema; detail names the field",
+        "content": _ERROR_BODY,
+    },
+    503: {"description": "the model is not loaded yet", "content": _ERROR_BODY},
+}
 
 
 class FastJSON(Response):
@@ -96,6 +113,7 @@ def create_app(
             loaded = load_model(model_dir, chosen)
         except ArtifactError as exc:
             app.state.load_error = str(exc)
+            _tell_parent(str(exc))
             raise
         app.state.model = loaded
         telemetry.info.labels(loaded.version, loaded.metadata.model_sha256, loaded.runtime).set(1)
@@ -157,7 +175,7 @@ def create_app(
             }
         )
 
-    @app.post("/predict", openapi_extra=_predict_schema(model_dir))
+    @app.post("/predict", openapi_extra=_predict_schema(model_dir), responses=PREDICT_ERRORS)
     async def predict(request: Request) -> Response:
         """Predict a batch: ``{"records": [{feature: value, ...}, ...]}`` (see the module docstring)."""
         loaded: LoadedModel | None = app.state.model
@@ -181,10 +199,12 @@ def create_app(
             telemetry.out_of_range.labels(feature).inc(count)
         return FastJSON(result)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
-        """Return the Prometheus metrics of this app."""
-        return Response(telemetry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        """Return the Prometheus metrics of this app (text exposition format)."""
+        return PlainTextResponse(
+            telemetry.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     endpoints = frozenset(getattr(route, "path", "") for route in app.routes)
     app.add_middleware(Observe, telemetry=telemetry, endpoints=endpoints)
@@ -196,7 +216,37 @@ def app_from_env() -> FastAPI:
     model_dir = os.environ.get(settings.MODEL_DIR_ENV)
     if not model_dir:
         raise ValueError(f"{settings.MODEL_DIR_ENV} is not set")
-    return create_app(Path(model_dir))
+    app = create_app(Path(model_dir))
+    hide_load_traceback(app)
+    return app
+
+
+class _HideLoadTraceback(logging.Filter):
+    """Drop uvicorn's traceback and exit notice for a model that cannot be loaded: its one-line reason is printed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return False for the lifespan traceback of a load error."""
+        message = record.getMessage()
+        noise = message.startswith("Traceback") or message.startswith("Application startup failed")
+        return not (self.app.state.load_error and noise)
+
+
+def hide_load_traceback(app: FastAPI) -> None:
+    """Keep uvicorn from logging a traceback when ``app``'s model cannot be loaded (the reason is reported)."""
+    logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback(app))
+
+
+def _tell_parent(reason: str) -> None:
+    """Leave a worker's load error where the supervising process reads it (the first one wins)."""
+    path = os.environ.get(settings.STARTUP_ERROR_ENV)
+    if not path:
+        return
+    with contextlib.suppress(FileExistsError), open(path, "x", encoding="utf-8") as handle:
+        handle.write(reason)
 
 
 def _predict_schema(model_dir: Path) -> dict[str, Any] | None:

@@ -134,6 +134,10 @@ def check_servable(model_dir: Path, runtime: Runtime = "auto") -> tuple[ModelMet
     why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
     if runtime == "onnx" and onnx is None:
         raise ArtifactError(f"{model_dir}: the model has no ONNX form to serve ({why})")
+    if onnx is not None and importlib.util.find_spec("onnxruntime") is None:
+        if runtime == "onnx":
+            raise ArtifactError(f"{model_dir}: this image has no ONNX Runtime (the sklearn flavour)")
+        onnx, why = None, "this image has no ONNX Runtime"  # auto in the sklearn flavour
     if onnx is None and importlib.util.find_spec("sklearn") is None:
         raise ArtifactError(
             f"{model_dir}: the model has no ONNX form ({why}) and this image has no scikit-learn: "

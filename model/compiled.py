@@ -69,7 +69,11 @@ def load_compiled(model: bytes, features: Sequence[Feature], labels: Sequence[La
     except Exception as exc:  # ONNX Runtime raises its own exception types for a bad graph
         raise ValueError(f"ONNX Runtime cannot load the model ({str(exc).strip().splitlines()[0]})") from None
     meta = session.get_modelmeta().custom_metadata_map
-    mapping = json.loads(meta[INPUTS_KEY]) if INPUTS_KEY in meta else {}
+    if INPUTS_KEY not in meta:
+        raise ValueError(
+            "the ONNX model records no feature-to-input mapping (not made by this ml-cicd); retrain"
+        )
+    mapping = json.loads(meta[INPUTS_KEY])
     names = sorted(i.name for i in session.get_inputs())
     expected = [f.name for f in features]
     if sorted(mapping) != sorted(expected) or sorted(mapping.values()) != names:

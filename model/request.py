@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Request
@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from model.records import Feature, OutOfRange
 
 MAX_REPORTED_ERRORS = 20
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: ONNX Runtime takes numbers as float32
 
 
 def request_model(features: Sequence[Feature], out_of_range: OutOfRange = "count") -> type[BaseModel]:
@@ -37,7 +38,7 @@ def request_model(features: Sequence[Feature], out_of_range: OutOfRange = "count
     fields: dict[str, Any] = {}
     for index, spec in enumerate(features):
         checker = value_checker(spec, reject=out_of_range == "reject")
-        check = PlainValidator(checker, json_schema_input_type=_schema_type(spec))
+        check = PlainValidator(checker, json_schema_input_type=_schema_type(spec, out_of_range == "reject"))
         fields[f"f{index}"] = (Annotated[Any, check], Field(alias=spec.name))
     record = create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
     return create_model(
@@ -74,8 +75,11 @@ def value_checker(spec: Feature, reject: bool = True) -> Callable[[Any], Any]:
         if kind == "numeric":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _type_error(expected, value)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise PydanticCustomError("finite_number", "input should be a finite number")
+            if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > FLOAT32_MAX:
+                raise PydanticCustomError(
+                    "finite_number",
+                    "input should be a finite number within ±3.4e38 (the model computes in float32)",
+                )
             if not reject:
                 return value
             if low is not None and value < low:
@@ -219,8 +223,18 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _schema_type(spec: Feature) -> Any:
-    base: Any = {"numeric": float, "boolean": bool}.get(spec.type, str)
+def _schema_type(spec: Feature, reject: bool) -> Any:
+    """Return the type the OpenAPI schema documents for a feature: what the checker accepts."""
+    if spec.type == "numeric":
+        low = spec.min if reject and spec.min is not None else -FLOAT32_MAX
+        high = spec.max if reject and spec.max is not None else FLOAT32_MAX
+        base: Any = Annotated[float, Field(ge=low, le=high)]
+    elif spec.type == "boolean":
+        base = bool
+    elif reject and spec.allowed:
+        base = Literal[tuple(spec.allowed)]
+    else:
+        base = str
     return base | None if spec.nullable else base
 
 

@@ -21,6 +21,7 @@ WORKERS_ENV = "MODEL_WORKERS"
 MAX_BATCH_ENV = "MODEL_MAX_BATCH"
 MAX_BODY_ENV = "MODEL_MAX_BODY_BYTES"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where the workers' metrics meet (model/telemetry.py)
+STARTUP_ERROR_ENV = "MODEL_STARTUP_ERROR_FILE"  # a worker that cannot load the model says why here
 DEFAULT_MAX_BATCH = 1000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -47,6 +48,16 @@ def runtime(given: str | None) -> Runtime:
         if chosen == known:
             return known
     raise ValueError(f"{RUNTIME_ENV}={chosen!r}: expected one of {', '.join(RUNTIMES)}")
+
+
+def workers_from_env() -> int:
+    """Return ``$MODEL_WORKERS``, else :func:`default_workers`; raise ``ValueError`` when it is not a number."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return default_workers()
+    if not raw.isdigit():
+        raise ValueError(f"{WORKERS_ENV}={raw!r} is not a whole number")
+    return int(raw)
 
 
 def default_workers() -> int:

@@ -18,6 +18,7 @@ CODE = (
     "model",
     "pyproject.toml",
     "requirements.txt",
+    "requirements-serve-common.txt",
     "requirements-serve.txt",
     "requirements-serve-sklearn.txt",
     "requirements-dev.txt",
@@ -74,7 +75,7 @@ def steps(
             needs=("lint", "test", "validate"),
             reads=(DATA,),
             writes=("model", "holdout.parquet"),
-            sections=("data", "schema", "model", "training", "drift"),
+            sections=("data", "schema", "model", "training", "drift", "serving"),
         ),
         Step(
             "evaluate",
@@ -100,7 +101,7 @@ def steps(
                 for name in ("metrics.json", "model", "holdout.parquet", "drift.json", "champion")
             ),
             writes=("gates.json",),
-            sections=("data", "gates"),
+            sections=("data", "gates", "serving"),
         ),
         Step(
             "build_image",

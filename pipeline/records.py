@@ -178,6 +178,7 @@ class Image(Record):
     id: str
     size_bytes: int
     base_image: str
+    flavour: str  # onnx (lean) or sklearn
     model_sha256: str
     build_seconds: float
 

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.requirements.sha256
-want=$(cat requirements-serve.txt requirements-serve-sklearn.txt requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-serve-common.txt requirements-serve.txt requirements-serve-sklearn.txt requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi

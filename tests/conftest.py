@@ -30,6 +30,11 @@ DEFAULT_CONFIG = REPO / "configs" / "pipeline.toml"
 Edit = Callable[[dict[str, Any]], None]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep ONNX Runtime's usage telemetry off in every test and every process a test starts."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 @dataclass(frozen=True)
 class Project:
     """A config file and its data, all under one temp directory."""

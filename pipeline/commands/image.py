@@ -5,8 +5,10 @@
     python -m pipeline image stop CONTAINER_ID
 
 The build context is assembled in a temp directory from exactly what the image needs
-(Dockerfile, requirements-serve.txt, the ``model/`` package and the artefact), so it is
-small and never picks up local files by accident. Base image: ``--base-image``, else
+(Dockerfile, the serving requirements, the ``model/`` package and the artefact), so it is
+small and never picks up local files by accident. The flavour follows the model: the lean
+``onnx`` image (no scikit-learn, SciPy or pandas) when its artefact ships ``model.onnx``, else
+``sklearn``; ``--flavour`` forces one (for comparisons; the tag then says which). Base image: ``--base-image``, else
 ``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned default. pip inside the build uses
 what pip on this machine is configured with: the CA bundle (``--ca-bundle``, else pip's
 ``cert`` setting from ``$PIP_CERT`` or a pip config file) is passed as a BuildKit secret,
@@ -25,11 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.artifact import read_metadata
+from model.artifact import artifact_files, read_metadata, verify_artifact
 from model.codec import read_optional, read_record, write_record
 from model.records import Lineage, Metrics
 from pipeline.config import DEFAULT_CONFIG
-from pipeline.core.labels import image_labels
+from pipeline.core.labels import image_flavour, image_labels
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import docker, outdir
 from pipeline.io.git import source_url
@@ -37,7 +39,8 @@ from pipeline.io.run import run_id
 from pipeline.records import Image
 
 REPO = Path(__file__).resolve().parents[2]
-ARTEFACT_FILES = ("model.joblib", "metadata.json", "lineage.json", "metrics.json")
+REQUIREMENTS = ("requirements-serve-common.txt", "requirements-serve.txt", "requirements-serve-sklearn.txt")
+FLAVOURS = ("auto", "onnx", "sklearn")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--ca-bundle", type=Path, help="CA bundle for pip, as a build secret (default $PIP_CERT)"
     )
     build_p.add_argument("--revision", help="git commit for the revision label (default: the model's)")
+    build_p.add_argument(
+        "--flavour",
+        choices=FLAVOURS,
+        default="auto",
+        help="onnx (lean), sklearn, or auto: onnx when the model ships an ONNX form (default)",
+    )
     run_p = actions.add_parser("run", help="start the built image on a loopback port")
     run_p.add_argument("--out", default="out", help="artefact directory holding image.json (default out)")
     run_p.add_argument("--port", type=int, default=0, help="host port on 127.0.0.1 (default: a free one)")
@@ -64,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run one ``image`` action."""
     if args.action == "build":
-        build(Path(args.out), args.tag, args.base_image, args.ca_bundle, args.revision)
+        build(Path(args.out), args.tag, args.base_image, args.ca_bundle, args.revision, args.flavour)
     elif args.action == "run":
         tag = outdir.built_tag(Path(args.out))
         if not docker.engine_available():
@@ -82,6 +91,7 @@ def build(
     base_image: str | None = None,
     ca_bundle: Path | None = None,
     revision: str | None = None,
+    flavour: str = "auto",
 ) -> Image:
     """Build the serving image from ``out/model``; write and return ``out/image.json``."""
     model_dir = out / outdir.MODEL
@@ -91,7 +101,12 @@ def build(
         raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh (or use Dagger)")
     metadata = read_metadata(model_dir)
     sha = metadata.model_sha256
-    tag = tag or f"ml-cicd-model:{sha[:12]}"
+    natural = image_flavour(metadata)
+    chosen = natural if flavour == "auto" else flavour
+    if chosen == "onnx" and natural != "onnx":
+        why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
+        raise DataError(f"--flavour onnx: the model ships no ONNX form ({why}); build the sklearn flavour")
+    tag = tag or f"ml-cicd-model:{sha[:12]}" + ("" if chosen == natural else f"-{chosen}")
     base_image = base_image or os.environ.get("ML_CICD_BASE_IMAGE") or None
     base_label = base_image or docker.default_base_image(REPO / "Dockerfile")
     problem = docker.pull_error(base_label)
@@ -113,21 +128,23 @@ def build(
     build_args = {
         "MODEL_DIR": "artefact",
         **image_labels(metadata, metrics, version, revision or "", source_url(REPO)),
+        "FLAVOUR": chosen,
     }
     if base_image:
         build_args["BASE_IMAGE"] = base_image
     index_url = docker.pip_setting("index-url")
     if index_url and index_url.startswith(("http://", "https://")):
         build_args["PIP_INDEX_URL"] = index_url
-    print(f"building {tag} on {base_label}...", file=sys.stderr, flush=True)
+    print(f"building {tag} ({chosen} flavour) on {base_label}...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ml-cicd-image-") as tmp:
         context = Path(tmp)
         shutil.copy2(REPO / "Dockerfile", context / "Dockerfile")
-        shutil.copy2(REPO / "requirements-serve.txt", context / "requirements-serve.txt")
+        for name in REQUIREMENTS:
+            shutil.copy2(REPO / name, context / name)
         shutil.copytree(REPO / "model", context / "model", ignore=shutil.ignore_patterns("__pycache__"))
         (context / "artefact").mkdir()
-        for name in ARTEFACT_FILES:
+        for name in (*artifact_files(verify_artifact(model_dir)), Lineage.FILE, Metrics.FILE):
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, context / "artefact" / name)
         info = docker.build(context, tag, build_args, ca_bundle)
@@ -137,9 +154,13 @@ def build(
         id=str(info["Id"]),
         size_bytes=int(info["Size"]),
         base_image=base_label,
+        flavour=chosen,
         model_sha256=sha,
         build_seconds=round(time.perf_counter() - started, 1),
     )
     write_record(out / Image.FILE, result)
-    print(f"built {tag}: {result.size_bytes / 1e6:.0f} MB in {result.build_seconds} s", file=sys.stderr)
+    print(
+        f"built {tag} ({chosen}): {result.size_bytes / 1e6:.0f} MB in {result.build_seconds} s",
+        file=sys.stderr,
+    )
     return result

@@ -83,6 +83,12 @@ def config_sections(
             "Per-slice metrics over low-cardinality categoricals.",
             slice_columns(inferred, frame),
         ),
+        Section(
+            ("serving",),
+            "Compiled to ONNX at train time, served by ONNX Runtime when it answers alike; "
+            "out-of-range values are served and counted.",
+            {"onnx": True, "parity_limit": 1e-5, "out_of_range": "count"},
+        ),
         Section(("registry",), "The directory registry, next to this config.", {"path": registry}),
     ]
     return sections
@@ -120,6 +126,9 @@ def gate_sections(task: str, classes: int, smallest: float) -> list[Section]:
         Section(("gates", "slices"), "Advisory floor per slice.", floor),
         Section(("gates", "collapse"), "Every class keeps a share of the predictions.", collapse),
         Section(("gates", "drift"), "Drift beyond the [drift] limits fails the run.", {"required": True}),
+        Section(
+            ("gates", "parity"), "The served ONNX model answers as scikit-learn does.", {"required": True}
+        ),
     ]
 
 

@@ -35,6 +35,11 @@ def model_card(metadata: ModelMetadata, lineage: Lineage, metrics: Metrics | Non
                 ("python", metadata.python_version),
                 ("trained at", metadata.created_at),
                 ("model sha256", metadata.model_sha256),
+                ("served by", served_by(metadata)),
+                (
+                    "out-of-range values",
+                    "served and counted" if metadata.out_of_range == "count" else "refused (422)",
+                ),
             ],
         ),
         "",
@@ -88,6 +93,16 @@ def model_card(metadata: ModelMetadata, lineage: Lineage, metrics: Metrics | Non
     if lineage.gates is not None and not lineage.gates.passed:
         lines.append("- This version failed required gates and must not serve production traffic.")
     return "\n".join(lines) + "\n"
+
+
+def served_by(metadata: ModelMetadata) -> str:
+    """Return which runtime serves the model and why: ONNX Runtime with its parity, or scikit-learn."""
+    compiled = metadata.compiled
+    if compiled is None:
+        return "scikit-learn (no ONNX form was attempted)"
+    if compiled.file is not None:
+        return f"ONNX Runtime ({compiled.message}; sha256 {compiled.sha256})"
+    return f"scikit-learn ({compiled.message})"
 
 
 def _metrics(metrics: Metrics | None) -> list[str]:

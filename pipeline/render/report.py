@@ -15,6 +15,7 @@ from pipeline.config import SliceGate
 from pipeline.core.gates import class_fractions
 from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
 from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
+from pipeline.render.model_card import served_by
 from pipeline.render.tables import fmt, markdown_table, signed
 
 TOP_DRIFT = 8
@@ -122,6 +123,7 @@ def model_section(metadata: ModelMetadata | None, description: str) -> str:
         ("model sha256", metadata.model_sha256[:12]),
         ("git commit", (metadata.git_commit or "")[:12] or None),
         ("created", metadata.created_at),
+        ("served by", served_by(metadata)),
     ]
     lines = ["## Candidate model", ""]
     if description:

@@ -24,6 +24,7 @@ PIP_CACHE_PATH: Final[str] = "/root/.cache/pip"
 PIP_CACHE_VOLUME: Final[str] = f"ml-cicd-pip-python{PYTHON_VERSION}"
 WORKDIR: Final[str] = "/src"
 REQUIREMENTS: Final[tuple[str, ...]] = (
+    "requirements-serve-common.txt",
     "requirements-serve.txt",
     "requirements-serve-sklearn.txt",
     "requirements.txt",
@@ -100,6 +101,7 @@ def python_env(source: dagger.Directory, ca: dagger.Secret | None) -> Build:
             .with_env_variable("PYTHONUNBUFFERED", "1")
             .with_env_variable("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .with_env_variable("PIP_ROOT_USER_ACTION", "ignore")
+            .with_env_variable("ORT_DISABLE_TELEMETRY", "1")  # ONNX Runtime 1.29+ reports usage otherwise
             .with_mounted_cache(PIP_CACHE_PATH, dag.cache_volume(PIP_CACHE_VOLUME))
             .with_workdir(WORKDIR)
         )
@@ -187,6 +189,7 @@ def image_labels(
         "MODEL_METRICS": ",".join(
             f"{k}={overall[k]:.4f}" for k in HEADLINE_METRICS if overall.get(k) is not None
         ),
+        "FLAVOUR": "onnx" if (metadata.get("compiled") or {}).get("file") else "sklearn",
     }
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,7 +37,7 @@ from pipeline.records import Image
 from tests.conftest import REPO, default_config_dict, dump_toml, write_project
 
 LOCAL_BASE = "local/python:3.11-bookworm"
-SIZE_LIMIT_MB = 450
+LEAN_LIMIT_MB = 300  # a guard; the figures are in bench/bench_serving.py (target: 250 MB on the local base)
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 docker = pytest.mark.docker
 
@@ -176,24 +177,47 @@ def test_health_and_ready_answer_200(built: dict[str, Any]) -> None:
 
 
 @docker
-def test_served_predictions_and_probabilities_equal_the_offline_model_exactly(built: dict[str, Any]) -> None:
+def test_the_lean_image_serves_onnx_with_the_offline_labels_and_close_probabilities(
+    built: dict[str, Any],
+) -> None:
     from model.artifact import load_artifact
 
     # given: held-out rows and the offline model the image was built from
     estimator, metadata = load_artifact(built["out"] / "model")
+    assert metadata.compiled is not None and metadata.compiled.parity is not None
     records = _feature_records(built["out"], 60)
     frame = pd.DataFrame(records, columns=metadata.feature_names)
 
     # when
     status, answer = _post(built["url"] + "/predict", {"records": records})
+    with urllib.request.urlopen(built["url"] + "/ready", timeout=10) as response:
+        runtime = json.loads(response.read())["runtime"]
 
-    # then: bit-for-bit equal, not approximately
+    # then: the same labels, and probabilities within the parity limit training recorded
     assert status == 200, answer
-    offline = estimator.predict_proba(frame).tolist()
-    served = [[p[str(label)] for label in metadata.label_list] for p in answer["probabilities"]]
-    assert served == offline, "served probabilities differ from the offline model's"
-    assert answer["predictions"] == estimator.predict(frame).tolist(), "served predictions differ"
+    assert built["flavour"] == "onnx" and runtime == "onnx"
+    assert answer["predictions"] == estimator.predict(frame).tolist(), "served labels differ"
+    served = np.array([[p[str(label)] for label in metadata.label_list] for p in answer["probabilities"]])
+    worst = float(np.max(np.abs(served - estimator.predict_proba(frame))))
+    assert worst <= metadata.compiled.parity.limit, f"served probabilities differ by {worst:.3g}"
     assert answer["model_version"], f"no model version in the answer: {sorted(answer)}"
+
+
+PACKAGES = ("sklearn", "scipy", "pandas", "pyarrow", "matplotlib", "onnxruntime", "numpy")
+
+
+def _importable(tag: str) -> list[str]:
+    """Return which of ``PACKAGES`` the image's Python can import."""
+    probe = "import importlib.util as u, json, sys; print(json.dumps([m for m in sys.argv[1:] if u.find_spec(m)]))"
+    found: list[str] = json.loads(
+        _docker("run", "--rm", "--entrypoint", "python", tag, "-c", probe, *PACKAGES)
+    )
+    return found
+
+
+@docker
+def test_the_lean_image_has_no_scikit_learn_scipy_or_pandas(built: dict[str, Any]) -> None:
+    assert _importable(built["tag"]) == ["onnxruntime", "numpy"]
 
 
 @docker
@@ -265,7 +289,7 @@ def test_the_ca_bundle_is_in_no_layer_nor_the_history(built: dict[str, Any], tmp
 
 
 @docker
-def test_the_image_has_labels_and_a_healthcheck_and_stays_small(built: dict[str, Any]) -> None:
+def test_the_image_has_labels_and_a_healthcheck_and_stays_lean(built: dict[str, Any]) -> None:
     config = json.loads(_docker("image", "inspect", built["tag"]))[0]["Config"]
     metadata = json.loads((built["out"] / "model" / "metadata.json").read_text())
 
@@ -273,30 +297,66 @@ def test_the_image_has_labels_and_a_healthcheck_and_stays_small(built: dict[str,
     assert labels["io.ml-cicd.model.sha256"] == metadata["model_sha256"], labels
     assert "roc_auc=" in labels["io.ml-cicd.model.metrics"], labels
     assert labels["org.opencontainers.image.revision"], labels
-    assert labels["org.opencontainers.image.created"] != "unknown", labels
+    assert labels["org.opencontainers.image.created"] == metadata["created_at"], labels
+    assert labels["io.ml-cicd.image.flavour"] == "onnx", labels
+    assert not labels["org.opencontainers.image.source"].startswith(("/", ".", "file:")), labels
     assert config["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL"), config["Healthcheck"]
+    assert config["Env"] and "ORT_DISABLE_TELEMETRY=1" in config["Env"], config["Env"]
     size_mb = built["size_bytes"] / 1e6
-    print(f"image size: {size_mb:.0f} MB (limit {SIZE_LIMIT_MB} MB)")
-    assert size_mb < SIZE_LIMIT_MB, f"image is {size_mb:.0f} MB, limit {SIZE_LIMIT_MB} MB"
+    print(f"lean image size: {size_mb:.0f} MB (guard {LEAN_LIMIT_MB} MB)")
+    assert size_mb < LEAN_LIMIT_MB, f"the lean image is {size_mb:.0f} MB, guard {LEAN_LIMIT_MB} MB"
 
 
 @docker
-def test_docker_stop_is_prompt(built: dict[str, Any]) -> None:
-    # given: a second container of the same image, ready
-    url, container = engine.start_service(built["tag"])
+def test_docker_stop_ends_the_server_by_its_sigterm_handling(built: dict[str, Any]) -> None:
+    # given: a second container of the same image (kept after it exits, to read its exit code), ready
+    container = _docker("run", "-d", "-p", "127.0.0.1::8080", built["tag"]).strip()
     try:
-        assert _wait_ready(url), f"{url}/ready never answered 200"
+        port = _docker("port", container, "8080").splitlines()[0].rsplit(":", 1)[1]
+        assert _wait_ready(f"http://127.0.0.1:{port}"), _docker("logs", container)
 
-        # when
+        # when: docker sends SIGTERM, and would SIGKILL (exit 137) only after 10 s
         started = time.monotonic()
-        _docker("stop", container)
+        _docker("stop", "-t", "10", container)
         seconds = time.monotonic() - started
+        state = json.loads(_docker("inspect", "--format", "{{json .State}}", container))
     finally:
-        engine.stop_service(container, timeout=1)
+        subprocess.run([engine.docker_bin(), "rm", "-f", container], capture_output=True, check=False)
 
-    # then: SIGTERM is handled (docker would wait 10 s, then SIGKILL)
-    print(f"docker stop: {seconds:.2f} s")
-    assert seconds < 2.0, f"docker stop took {seconds:.1f} s; the server must exit promptly on SIGTERM"
+    # then: the server stopped itself; the figure is printed, not judged (the machine is shared)
+    print(f"docker stop: {seconds:.2f} s, exit code {state['ExitCode']}")
+    assert state["ExitCode"] != 137 and not state["OOMKilled"], f"the server was killed: {state}"
+
+
+@docker
+def test_the_sklearn_flavour_serves_a_model_that_does_not_convert(tmp_path: Path) -> None:
+    # given: a boosting model (no ONNX form) and its image
+    _require_engine()
+    project = write_project(
+        tmp_path / "project",
+        rows=700,
+        edit=lambda raw: raw.update(model={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}),
+    )
+    assert main(["train", "--config", str(project.config), "--out", str(project.out)]) == 0
+    tag = f"ml-cicd-model-test:{uuid.uuid4().hex[:8]}"
+    info = image.build(project.out, tag=tag, base_image=_base_image())
+    url, container = engine.start_service(tag)
+    try:
+        assert _importable(tag) == ["sklearn", "scipy", "pandas", "numpy"], (
+            "the sklearn flavour needs no ONNX Runtime"
+        )
+        assert _wait_ready(url), _docker("logs", container)
+        # when
+        code = main(["smoke", "--config", str(project.config), "--out", str(project.out), "--url", url])
+    finally:
+        engine.stop_service(container, timeout=2)
+        subprocess.run([engine.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+
+    # then: scikit-learn serves it, with the offline answers exactly
+    smoke = json.loads((project.out / "smoke.json").read_text())
+    predict = next(c for c in smoke["checks"] if c["name"] == "predict")
+    assert info.flavour == "sklearn" and code == 0, smoke
+    assert "served by sklearn" in predict["message"] and "exactly" in predict["message"], predict
 
 
 @docker
@@ -341,7 +401,8 @@ def test_without_an_engine_image_commands_fail_with_one_clear_line(
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "metadata.json").write_text("{}")
     write_record(
-        tmp_path / "image.json", Image("r1", "ml-cicd-model:none", "sha256:none", 0, "none", "0" * 64, 0.0)
+        tmp_path / "image.json",
+        Image("r1", "ml-cicd-model:none", "sha256:none", 0, "none", "onnx", "0" * 64, 0.0),
     )
 
     for action in ("build", "run"):

@@ -13,7 +13,9 @@ from model.errors import ArtifactError
 from model.records import Result, Status
 from pipeline.records import Image, Smoke
 
-IMAGE = Image("run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "a" * 64, 1.5)
+IMAGE = Image(
+    "run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "onnx", "a" * 64, 1.5
+)
 
 
 def _rewrite(path: Path, edit: object) -> None:
