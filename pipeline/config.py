@@ -67,6 +67,12 @@ class SchemaConfig:
     max_duplicate_fraction: float = 0.05
     min_class_fraction: float = 0.01
     labels: tuple[Label, ...] | None = None
+    # Integrity and leakage (pipeline/core/integrity.py); ``skip_checks`` turns any check off by name.
+    max_dominant_fraction: float = 0.999  # a feature whose one value covers more rows is near-constant
+    max_conflicting_fraction: float = 0.01  # rows with identical features and another label (classification)
+    leakage_limit: float = 0.99  # a feature alone reaching this ROC AUC (regression: R²) is flagged
+    leakage_rows: int = 10_000  # rows sampled for the leakage scores
+    skip_checks: tuple[str, ...] = ()
 
     def column(self, name: str) -> ColumnSchema | None:
         """Return the schema of ``name``, or None when it has none."""
@@ -156,6 +162,20 @@ class DriftGate:
 
 
 @dataclass(frozen=True)
+class LabelDriftGate:
+    """The target's distribution in the data against the drift reference's ([drift] decides what drifts)."""
+
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class PredictionDriftGate:
+    """The candidate's predictions on the drift reference's rows against those on its held-out rows."""
+
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class ParityGate:
     """The served ONNX model must answer as the scikit-learn model does, on the held-out rows."""
 
@@ -172,17 +192,28 @@ class GatesConfig:
     slices: SliceGate = field(default_factory=SliceGate)
     collapse: CollapseGate = field(default_factory=CollapseGate)
     drift: DriftGate = field(default_factory=DriftGate)
+    label_drift: LabelDriftGate = field(default_factory=LabelDriftGate)
+    prediction_drift: PredictionDriftGate = field(default_factory=PredictionDriftGate)
     parity: ParityGate = field(default_factory=ParityGate)
 
 
 @dataclass(frozen=True)
 class DriftConfig:
-    """Reference data and limits for the drift check."""
+    """Reference data and how drift is judged (see ``pipeline/core/drift.py`` for the why of each default).
+
+    ``method``: ``auto`` tests small samples (at most ``test_max_rows`` values on the smaller side:
+    KS or chi-squared, Benjamini-Hochberg-adjusted p against ``alpha``) and measures large ones by a
+    distance (Wasserstein over the reference's standard deviation, Jensen-Shannon); ``test`` or
+    ``distance`` forces one. PSI is reported; with ``psi_limit`` set it also counts.
+    """
 
     reference: str | None = None
-    psi_limit: float = 0.2
-    ks_pvalue_limit: float = 0.001
-    ks_statistic_limit: float = 0.1
+    method: Literal["auto", "test", "distance"] = "auto"
+    test_max_rows: int = 1000
+    alpha: float = 0.05
+    wasserstein_limit: float = 0.1
+    jensen_shannon_limit: float = 0.1
+    psi_limit: float | None = None
     bins: int = 10
     max_drifted_features: int = 0
     max_unseen_share: float = 0.01  # rows with categories the reference never had
@@ -258,6 +289,10 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("schema.min_rows", lambda v: v >= 1, "an integer >= 1"),
     ("schema.max_duplicate_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
     ("schema.min_class_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+    ("schema.max_dominant_fraction", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("schema.max_conflicting_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
+    ("schema.leakage_limit", lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
+    ("schema.leakage_rows", lambda v: v >= 100, "an integer >= 100"),
     ("gates.champion.tolerance", lambda v: v >= 0, "a number >= 0"),
     ("gates.champion.confidence", lambda v: 0 < v < 1, "a number between 0 and 1"),
     ("gates.champion.bootstrap", lambda v: v >= 100, "an integer >= 100"),
@@ -266,7 +301,11 @@ _RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("gates.latency.max_ratio", lambda v: v > 0, "a number > 0"),
     ("drift.max_unseen_share", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
     ("drift.bins", lambda v: v >= 2, "an integer >= 2"),
-    ("drift.psi_limit", lambda v: v > 0, "a number > 0"),
+    ("drift.psi_limit", lambda v: v is None or v > 0, "a number > 0"),
+    ("drift.alpha", lambda v: 0 < v < 1, "a number between 0 and 1"),
+    ("drift.test_max_rows", lambda v: v >= 1, "an integer >= 1"),
+    ("drift.wasserstein_limit", lambda v: v > 0, "a number > 0"),
+    ("drift.jensen_shannon_limit", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("slices.min_rows", lambda v: v >= 1, "an integer >= 1"),
     ("serving.parity_limit", lambda v: 0 < v < 1, "a number between 0 and 1"),
 )

@@ -115,24 +115,38 @@ class Validation(Record):
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Drift measures of one feature; ``unseen`` are categories the reference never had, with their share."""
+    """One column's drift: the statistic its type and sample size call for, against its limit.
+
+    ``method``: ``ks`` or ``chi2`` (tests: ``p_adjusted`` is compared with ``limit``, alpha) or
+    ``wasserstein`` (normalised by the reference's standard deviation) or ``jensen_shannon``
+    (distances: ``statistic`` is compared with ``limit``). PSI is reported for every column;
+    ``unseen`` are categories the reference never had, with their share.
+    """
 
     feature: str
     kind: str
+    method: Literal["ks", "chi2", "wasserstein", "jensen_shannon"]
+    statistic: float | None
+    p_value: float | None
+    p_adjusted: float | None  # Benjamini-Hochberg across the features tested together
+    limit: float
+    reference_rows: int
+    current_rows: int
     psi: float | None
-    ks_statistic: float | None
-    ks_pvalue: float | None
     unseen: dict[str, float]
     drifted: bool
 
 
 @dataclass(frozen=True)
 class DriftLimits:
-    """The limits a drift report was judged by."""
+    """The settings a drift report was judged by (``[drift]``)."""
 
-    psi_limit: float
-    ks_statistic_limit: float
-    ks_pvalue_limit: float
+    method: str
+    test_max_rows: int
+    alpha: float
+    wasserstein_limit: float
+    jensen_shannon_limit: float
+    psi_limit: float | None
     max_drifted_features: int
     max_unseen_share: float
     bins: int
@@ -151,7 +165,9 @@ class Drift(Record):
     features: tuple[FeatureDrift, ...]
     drifted: tuple[str, ...]
     missing: tuple[str, ...]
-    passed: bool
+    passed: bool  # the features' verdict; the label and the predictions have gates of their own
+    label: FeatureDrift | None  # the target, when both sides have it
+    prediction: FeatureDrift | None  # the model's predictions (``drift --model``)
     limits: DriftLimits
 
 

@@ -22,7 +22,7 @@ from model.codec import write_record
 from model.records import Feature, Metrics, ModelMetadata, Result, SplitRule, Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
-from pipeline.records import Gates
+from pipeline.records import DriftLimits, FeatureDrift, Gates
 from pipeline.render.toml import toml_key, toml_value
 
 REPO = Path(__file__).resolve().parents[1]
@@ -388,3 +388,16 @@ def telco_table() -> pd.DataFrame:
     frame["churned"] = frame["churned"].map({1: "Yes", 0: "No"})
     frame["has_partner"] = frame["has_partner"].map({True: "yes", False: "no"})
     return frame
+
+
+def drift_limits() -> DriftLimits:
+    """Return the limits a default [drift] section gives."""
+    return DriftLimits(
+        "auto", 1000, 0.05, 0.1, 0.1, None, max_drifted_features=0, max_unseen_share=0.01, bins=10
+    )
+
+
+def feature_drift(name: str, kind: str, statistic: float, drifted: bool, psi: float = 0.0) -> FeatureDrift:
+    """Return one distance-judged comparison of 5,000 rows a side."""
+    method = "wasserstein" if kind == "numeric" else "jensen_shannon"
+    return FeatureDrift(name, kind, method, statistic, None, None, 0.1, 5000, 5000, psi, {}, drifted)

@@ -1,16 +1,18 @@
-"""Compare a table with a reference (a CSV, or a model's data profile): PSI per feature, KS for numerics.
+"""Compare a table with a reference (a table, or a model's data profile): features, label and predictions.
 
     python -m pipeline drift --config configs/pipeline.toml --reference data/churn_reference.csv --out out
+    python -m pipeline drift --config configs/pipeline.toml --model out/model --data new.csv --out out
 
-PSI uses the reference's quantile bins for numeric features and value frequencies for
-categorical and boolean ones (an empty bin counts as a small epsilon). The two-sample KS
-test runs on numeric features when the raw reference rows are available (``--reference``),
-not against a model's stored profile (``--model DIR``, PSI only). A feature drifts when
-PSI > drift.psi_limit, or when the KS statistic > drift.ks_statistic_limit with
-p < drift.ks_pvalue_limit; the check fails when more than drift.max_drifted_features
-drift. Nulls are left out of both measures (validate checks null fractions). Features are
-the schema's columns minus target and ids. Writes ``OUT/drift.json``; exit 1 on failure.
-Without --reference or --model, drift.reference from the config is used.
+Each feature is compared by the statistic its type and sample size call for (small samples: KS
+or chi-squared, p-values adjusted across the features; large ones: a normalised Wasserstein or
+a Jensen-Shannon distance; ``[drift]`` and ``pipeline/core/drift.py`` say which and why), PSI
+reported beside it. The label (the target) is compared when both sides have it; with
+``--model`` so are the model's predictions on the table against its predictions on its own
+held-out rows. Writes ``OUT/drift.json``; exits 1 when more than ``drift.max_drifted_features``
+features drifted, or the label (``gates.label_drift.required``) or the predictions
+(``gates.prediction_drift.required``) did. Features are the schema's columns minus target and
+ids; nulls are left out (validate checks null fractions). Without --reference or --model,
+drift.reference from the config is used.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model.artifact import read_metadata
+from model.artifact import load_artifact
 from model.codec import write_record
 from pipeline.commands.options import add_data, add_out, read_data
 from pipeline.config import load_config
-from pipeline.core.drift import against_profile, against_reference, failure_summary
+from pipeline.core.drift import against_profile, against_reference, describe, failure_summary
+from pipeline.core.evaluation import feature_rows, model_outputs
 from pipeline.errors import CheckFailed, DataError
 from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash, read_table
@@ -43,18 +46,37 @@ def run(args: argparse.Namespace) -> int:
     """Measure drift, write ``OUT/drift.json``; exit 1 when too many features drifted."""
     config = load_config(args.config)
     data_path, current = read_data(args, config)
-    provenance = {"run": run_id(), "data_sha256": file_hash(data_path)}
+    run, data_sha256 = run_id(), file_hash(data_path)
     if args.model is not None:
-        report = against_profile(current, read_metadata(args.model), str(args.model), config, **provenance)
+        estimator, metadata = load_artifact(args.model)
+        predictions, _ = model_outputs(estimator, feature_rows(current, metadata, data_path), metadata)
+        report = against_profile(
+            current,
+            metadata,
+            str(args.model),
+            config,
+            run=run,
+            data_sha256=data_sha256,
+            predictions=predictions,
+        )
     else:
         reference = args.reference or config.drift.reference
         if reference is None:
             raise DataError("no reference: pass --reference CSV or --model DIR, or set drift.reference")
-        report = against_reference(current, read_table(reference), str(reference), config, **provenance)
+        report = against_reference(
+            current, read_table(reference), str(reference), config, run=run, data_sha256=data_sha256
+        )
     out = Path(args.out) / Drift.FILE
     write_record(out, report)
     print(drift_table(report))
     if not report.passed:
         raise CheckFailed(failure_summary(report, str(out)))
+    gates = config.gates
+    for entry, required, what in (
+        (report.label, gates.label_drift.required, "label"),
+        (report.prediction, gates.prediction_drift.required, "prediction"),
+    ):
+        if entry is not None and entry.drifted and required:
+            raise CheckFailed(f"{what} drift: '{entry.feature}' drifted ({describe(entry)}); see {out}")
     print(f"drift within limits; wrote {out}")
     return 0

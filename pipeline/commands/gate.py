@@ -36,14 +36,16 @@ from pipeline.config import Config, load_config
 from pipeline.core import gates as rules
 from pipeline.core.bootstrap import Predictions, compare
 from pipeline.core.compile import PARITY_ROWS, measure_parity
-from pipeline.core.evaluation import score_rows, time_single_rows, usable_rows
+from pipeline.core.drift import prediction_drift
+from pipeline.core.evaluation import feature_rows, model_outputs, score_rows, time_single_rows, usable_rows
 from pipeline.core.split import held_out
 from pipeline.core.values import json_records
 from pipeline.errors import CheckFailed, DataError, ModelError, PipelineError, first_line
 from pipeline.io import outdir
 from pipeline.io.registry import production_model_dir, version_of
 from pipeline.io.run import run_id
-from pipeline.records import Champion, Comparison, Drift, Gates, Latency
+from pipeline.io.tables import read_table
+from pipeline.records import Champion, Comparison, Drift, FeatureDrift, Gates, Latency
 from pipeline.render.console import gate_table
 
 
@@ -121,6 +123,9 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
         rules.collapse_gate(config.gates.collapse, metadata.task, metadata.label_list, distribution)
     )
     results.append(drift_result(config, out))
+    results.append(rules.label_drift_gate(config.gates.label_drift, read_optional(out / Drift.FILE, Drift)))
+    predicted, why_not = predictions_against_reference(config, estimator, metadata, holdout)
+    results.append(rules.prediction_drift_gate(config.gates.prediction_drift, predicted, why_not))
     passed = not any(r.blocking for r in results)
     return Gates(run, metadata.model_sha256, passed, tuple(results), section, latency)
 
@@ -220,6 +225,22 @@ def parity_result(
     classifier = metadata.task == "classification"
     parity = measure_parity(estimator, session, rows, classifier, config.serving.parity_limit)
     return rules.parity_gate(config.gates.parity, compiled, parity)
+
+
+def predictions_against_reference(
+    config: Config, estimator: Any, metadata: ModelMetadata, holdout: pd.DataFrame
+) -> tuple[FeatureDrift | None, str]:
+    """Compare the candidate's predictions on the drift reference's rows with those on its held-out rows."""
+    if config.drift.reference is None:
+        return None, "drift.reference is not configured"
+    reference = read_table(config.drift.reference)
+    try:
+        rows = feature_rows(reference, metadata, config.drift.reference)
+    except DataError as exc:
+        return None, str(exc)
+    on_reference, kind = model_outputs(estimator, rows, metadata)
+    on_holdout, _ = model_outputs(estimator, usable_rows(holdout, metadata)[metadata.feature_names], metadata)
+    return prediction_drift(on_reference, on_holdout, kind, config.drift), ""
 
 
 def drift_result(config: Config, out: Path) -> Result:

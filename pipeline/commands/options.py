@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import Config
+from pipeline.core.validation import CHECKS
 from pipeline.errors import ConfigError
 from pipeline.io.tables import read_columns, read_table
 
@@ -34,12 +35,17 @@ def read_data(args: argparse.Namespace, config: Config) -> tuple[Path, pd.DataFr
 def check_config(config: Config, *, data: Path | None = None, model: bool = True) -> None:
     """Check, before any work, what the config names and only the data can confirm; raise :class:`ConfigError`.
 
-    The id and slice columns must be columns of the schema or of the table's header (``data``,
+    ``schema.skip_checks`` must name checks. The id and slice columns must be columns of the schema or of the table's header (``data``,
     default ``data.path``); whether the table holds the schema is for ``validate`` to say.
     The drift reference must be readable and hold the schema's features (a reference from another
     dataset, or a file with another delimiter, is refused); with ``model``, ``model.params`` must
     be parameters of ``model.kind``. Metric names and directions were checked at load.
     """
+    unknown = [name for name in config.schema.skip_checks if name not in CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"schema.skip_checks names {', '.join(map(repr, unknown))}, not a check (checks: {', '.join(CHECKS)})"
+        )
     path = data or Path(config.data.path)
     columns = {c.name for c in config.schema.columns} | set(
         read_columns(path, None if data else config.data.format)

@@ -30,9 +30,10 @@ from model.artifact import load_artifact
 from model.codec import write_record
 from model.records import ModelMetadata, Result, Status
 from pipeline.commands.options import add_out
+from pipeline.core.evaluation import feature_rows
 from pipeline.core.smoke import batch_bodies, compare, short
-from pipeline.core.values import coerce_column, json_records
-from pipeline.errors import DataError, PipelineError
+from pipeline.core.values import json_records
+from pipeline.errors import PipelineError
 from pipeline.io import outdir
 from pipeline.io.http import Client
 from pipeline.io.run import run_id
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else out / outdir.MODEL
     data_path = Path(args.data) if args.data else out / outdir.HOLDOUT
     estimator, metadata = load_artifact(model_dir)
-    features = feature_frame(read_table(data_path), metadata, data_path)
+    features = feature_rows(read_table(data_path), metadata, data_path)
     checks = list(smoke_checks(Client(url, args.timeout), estimator, metadata, features, args.timeout))
     failed = [check.name for check in checks if check.status is not Status.PASSED]
     record = Smoke(
@@ -94,17 +95,6 @@ def check_url(url: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise PipelineError(f"--url {url!r} is not an http(s) base URL like http://127.0.0.1:8080")
     return url.rstrip("/")
-
-
-def feature_frame(frame: pd.DataFrame, metadata: ModelMetadata, source: Path) -> pd.DataFrame:
-    """Return the model's feature columns, in order and typed as in training."""
-    missing = [name for name in metadata.feature_names if name not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: column(s) the model needs are missing: {', '.join(missing)}")
-    result = frame[metadata.feature_names].reset_index(drop=True).copy()
-    for feature in metadata.features:
-        result[feature.name] = coerce_column(result[feature.name], feature.name, feature.type)
-    return result
 
 
 def smoke_checks(

@@ -26,21 +26,25 @@ Everything is checked and fitted before anything is written; a failing train lea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from model.artifact import save_artifact
 from model.codec import plain
 from model.compiled import ONNX_FILE
 from model.records import ModelMetadata
 from pipeline.commands.options import add_data, add_out, check_config, read_data
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.core.compile import compile_model
-from pipeline.core.drift import data_profile
+from pipeline.core.evaluation import model_outputs
 from pipeline.core.prepare import prepare
+from pipeline.core.profile import data_profile, profile_entry
 from pipeline.core.split import split_frame, split_rule
 from pipeline.core.training import feature_schema, fit
 from pipeline.core.validation import failure_summary, validate_frame
@@ -99,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
     fitted, seconds = fit(train, prepared.features, config)
     note(f"fitted {config.model.kind} in {seconds:.2f} s")
     features = feature_schema(prepared.features, config)
-    names = [f.name for f in features]
     compiled, onnx = compile_model(fitted, features, prepared.labels, holdout, config.serving)
     note(f"onnx: {compiled.status}: {compiled.message}")
     metadata = ModelMetadata(
@@ -121,12 +124,11 @@ def run(args: argparse.Namespace) -> int:
         seed=config.training.seed,
         split=rule,
         validated=not args.no_validate,
-        profile=data_profile(
-            train[names], [c for c in config.schema.columns if c.name in names], config.drift.bins
-        ),
+        profile={},
         compiled=compiled,
         out_of_range=config.serving.out_of_range,
     )
+    metadata = dataclasses.replace(metadata, profile=drift_profile(fitted, train, holdout, metadata, config))
     if prepared.labels is not None and [plain(c) for c in fitted.classes_] != list(prepared.labels):
         raise DataError(
             f"estimator classes {list(fitted.classes_)} differ from the target labels {prepared.labels}"
@@ -138,6 +140,21 @@ def run(args: argparse.Namespace) -> int:
         f"{Path(args.out) / outdir.HOLDOUT} in {time.perf_counter() - started:.2f} s total"
     )
     return 0
+
+
+def drift_profile(
+    fitted: Any, train: pd.DataFrame, holdout: pd.DataFrame, metadata: ModelMetadata, config: Config
+) -> dict[str, Any]:
+    """Return the profile later data is compared with: the training rows' features and target, and the
+    model's predictions on its held-out rows (``drift --model``)."""
+    bins, names = config.drift.bins, metadata.feature_names
+    profile = data_profile(train[names], [c for c in config.schema.columns if c.name in names], bins)
+    kind = "categorical" if config.data.task == "classification" else "numeric"
+    profile["target"] = profile_entry(train[config.data.target], kind, bins)
+    if len(holdout):
+        outputs, output_kind = model_outputs(fitted, holdout[names], metadata)
+        profile["predictions"] = profile_entry(pd.Series(outputs), output_kind, bins)
+    return profile
 
 
 def write_outputs(

@@ -40,8 +40,8 @@ def duplicate_rows(frame: pd.DataFrame) -> int:
             values = frame[name] if candidates.size == rows else frame[name].take(candidates)
             hashes *= _MIX
             hashes ^= column_hashes(values)
-        repeated = _repeated(hashes)
-        candidates, hashes = candidates[repeated], hashes[repeated]
+        again = repeated(hashes)
+        candidates, hashes = candidates[again], hashes[again]
         if candidates.size == 0:
             return 0
     return _confirmed_duplicates(frame, candidates, hashes)
@@ -60,7 +60,7 @@ def column_hashes(values: pd.Series) -> np.ndarray:
         return np.asarray(hash_pandas_object(values.astype(str), index=False).to_numpy())
 
 
-def _repeated(hashes: np.ndarray) -> np.ndarray:
+def repeated(hashes: np.ndarray) -> np.ndarray:
     """Return a mask of the hashes that occur more than once."""
     ordered = np.sort(hashes)
     twins = ordered[1:][ordered[1:] == ordered[:-1]]

@@ -60,6 +60,20 @@ def score_rows(
     return rows[metadata.target].to_numpy(), predictions, rows
 
 
+def feature_rows(frame: pd.DataFrame, metadata: ModelMetadata, source: object) -> pd.DataFrame:
+    """Return the model's feature columns of ``frame``, in order and typed as in training (no target needed).
+
+    ``source`` names the table in the error when a feature column is missing.
+    """
+    missing = [name for name in metadata.feature_names if name not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: column(s) the model needs are missing: {', '.join(missing)}")
+    result = frame[metadata.feature_names].reset_index(drop=True).copy()
+    for feature in metadata.features:
+        result[feature.name] = coerce_column(result[feature.name], feature.name, feature.type)
+    return result
+
+
 def usable_rows(frame: pd.DataFrame, metadata: ModelMetadata) -> pd.DataFrame:
     """Return rows with a target, features typed as in training; raise naming missing columns."""
     target = metadata.target
@@ -169,3 +183,22 @@ def _slice_key(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return NULL_KEY
     return str(plain(value))
+
+
+def model_outputs(estimator: Any, rows: pd.DataFrame, metadata: ModelMetadata) -> tuple[np.ndarray, str]:
+    """Return what prediction drift compares, and its kind: the positive class's probability for a
+    binary classifier (a label hides most moves), the predicted class for more classes, the
+    prediction for a regressor."""
+    if (
+        metadata.task == "classification"
+        and len(metadata.label_list) == 2
+        and hasattr(estimator, "predict_proba")
+    ):
+        column = (
+            metadata.label_list.index(metadata.positive_label)
+            if metadata.positive_label in metadata.label_list
+            else 1
+        )
+        return np.asarray(estimator.predict_proba(rows))[:, column], "numeric"
+    kind = "categorical" if metadata.task == "classification" else "numeric"
+    return np.asarray(estimator.predict(rows)), kind

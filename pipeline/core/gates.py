@@ -18,13 +18,16 @@ from pipeline.config import (
     ChampionGate,
     CollapseGate,
     DriftGate,
+    LabelDriftGate,
     LatencyGate,
     MetricGate,
     ParityGate,
+    PredictionDriftGate,
     SliceGate,
 )
+from pipeline.core.drift import describe
 from pipeline.core.metrics import lookup
-from pipeline.records import Comparison, Drift, Latency
+from pipeline.records import Comparison, Drift, FeatureDrift, Latency
 
 COLLAPSE_STD = 1e-9  # regression predictions with a smaller std (relative to |mean|) are constant
 
@@ -260,6 +263,38 @@ def drift_gate(gate: DriftGate, drift: Drift | None, why_not: str = "", configur
         return Result(name, Status.FAILED, gate.required, len(drifted), limit, message)
     message = f"{len(drifted)} of {compared} features drifted against {drift.reference}, within the limits"
     return Result(name, Status.PASSED, gate.required, len(drifted), limit, message)
+
+
+def label_drift_gate(gate: LabelDriftGate, drift: Drift | None, why_not: str = "") -> Result:
+    """The target's distribution against the reference's, from ``drift.json`` (skipped when not compared)."""
+    name = "label_drift"
+    if drift is None or drift.label is None:
+        why = why_not or "the data or the reference has no target column"
+        return Result(name, Status.SKIPPED, gate.required, None, None, f"label not compared: {why}")
+    return _drift_result(
+        name, gate.required, drift.label, f"label '{drift.label.feature}' against {drift.reference}"
+    )
+
+
+def prediction_drift_gate(gate: PredictionDriftGate, comparison: FeatureDrift | None, why_not: str) -> Result:
+    """The candidate's predictions on the reference rows against its predictions on its held-out rows."""
+    name = "prediction_drift"
+    if comparison is None:
+        return Result(name, Status.SKIPPED, gate.required, None, None, f"predictions not compared: {why_not}")
+    what = (
+        f"the candidate's predictions on the reference rows ({comparison.current_rows}) vs its held-out rows"
+    )
+    return _drift_result(name, gate.required, comparison, what)
+
+
+def _drift_result(name: str, required: bool, entry: FeatureDrift, what: str) -> Result:
+    if entry.statistic is None:
+        return Result(name, Status.ERROR, required, None, entry.limit, f"{what}: no values to compare")
+    measured = describe(entry)
+    observed = entry.p_adjusted if entry.method in ("ks", "chi2") else entry.statistic
+    if entry.drifted:
+        return Result(name, Status.FAILED, required, observed, entry.limit, f"{what} drifted: {measured}")
+    return Result(name, Status.PASSED, required, observed, entry.limit, f"{what}: stable, {measured}")
 
 
 def summary(results: Sequence[Result]) -> str:

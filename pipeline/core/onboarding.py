@@ -76,7 +76,13 @@ def config_sections(
         Section(
             ("drift",),
             "Compared with a snapshot of this table; point `reference` at newer data to watch it move.",
-            {"reference": reference, "psi_limit": 0.2, "ks_statistic_limit": 0.1, "bins": 10},
+            {
+                "reference": reference,
+                "method": "auto",
+                "alpha": 0.05,
+                "wasserstein_limit": 0.1,
+                "jensen_shannon_limit": 0.1,
+            },
         ),
         Section(
             ("slices",),
@@ -126,6 +132,12 @@ def gate_sections(task: str, classes: int, smallest: float) -> list[Section]:
         Section(("gates", "slices"), "Advisory floor per slice.", floor),
         Section(("gates", "collapse"), "Every class keeps a share of the predictions.", collapse),
         Section(("gates", "drift"), "Drift beyond the [drift] limits fails the run.", {"required": True}),
+        Section(("gates", "label_drift"), "The target's mix against the reference's.", {"required": True}),
+        Section(
+            ("gates", "prediction_drift"),
+            "The candidate's predictions on the reference rows vs on its held-out rows (advisory).",
+            {"required": False},
+        ),
         Section(
             ("gates", "parity"), "The served ONNX model answers as scikit-learn does.", {"required": True}
         ),

@@ -2,8 +2,11 @@
 
 Checks, in report order: minimum rows, required and unexpected columns, the target (present,
 within its null limit, usable for the task), labels, class balance, then per column (see
-``pipeline/core/columns.py``) type, range, allowed values, nulls and infinities, and last the
-share of exact duplicate rows. ``validate_frame`` returns the ``validation.json`` record.
+``pipeline/core/columns.py``) type, range, allowed values, nulls and infinities, then the
+features' integrity and leakage (``pipeline/core/integrity.py``: constant, category variants,
+mixed types, id-like, conflicting labels, single-feature leakage), and last the share of exact
+duplicate rows. ``schema.skip_checks`` leaves any of them out by name. ``validate_frame``
+returns the ``validation.json`` record.
 
 The checks are vectorised pandas/numpy rather than pandera: on a 1,000,000-row, 20-column
 table pandera's range/isin checks alone took 0.35 s (each check copies the column to drop
@@ -23,6 +26,7 @@ import pandas as pd
 
 from model.inputs import category_key
 from pipeline.config import Config
+from pipeline.core import integrity
 from pipeline.core.columns import check_column, column_checks
 from pipeline.core.duplicates import duplicate_rows
 from pipeline.core.values import json_scalar, percent, show, to_numbers
@@ -41,6 +45,12 @@ CHECKS = (
     "allowed",
     "nulls",
     "infinite",
+    "constant",
+    "category_variants",
+    "mixed_types",
+    "id_like",
+    "conflicting_labels",
+    "leakage",
     "duplicates",
 )
 
@@ -97,6 +107,13 @@ def validate_frame(
                 column_failures[failure.check].append(failure)
         for name in CHECKS:
             failures += column_failures[name]
+    with phase("integrity"):
+        failures += integrity_failures(frame, config, target_values is not None, checked)
+    with phase("leakage"):
+        if "leakage" not in schema.skip_checks and target_values is not None:
+            columns = integrity.features(frame, config)
+            checked["leakage"] = len(columns)
+            failures += integrity.leakage_failures(frame, columns, config)
     with phase("duplicates"):
         checked["duplicates"] = frame.shape[1]
         failures += check_duplicates(frame, schema.max_duplicate_fraction)
@@ -118,6 +135,39 @@ def validate_frame(
         checks=checks,
         failures=tuple(failures),
     )
+
+
+def integrity_failures(
+    frame: pd.DataFrame, config: Config, target_usable: bool, checked: dict[str, int | None]
+) -> list[Failure]:
+    """Run the integrity checks not in ``schema.skip_checks``; count what each examined in ``checked``."""
+    schema, skip = config.schema, set(config.schema.skip_checks)
+    columns = integrity.features(frame, config)
+    target = config.data.target
+    failures: list[Failure] = []
+    texts = [c.name for c in columns if c.type == "categorical"]
+    if config.data.task == "classification" and target in frame.columns:
+        texts.append(target)
+    distinct = integrity.distinct_values(frame, texts)
+    if "constant" not in skip:
+        checked["constant"] = len(columns)
+        failures += integrity.constant_failures(frame, columns, schema.max_dominant_fraction, distinct)
+    if "category_variants" not in skip:
+        checked["category_variants"] = len(texts)
+        failures += integrity.variant_failures(distinct)
+    if "mixed_types" not in skip:
+        checked["mixed_types"] = sum(1 for c in columns if c.type == "categorical")
+        failures += integrity.mixed_type_failures(frame, columns, distinct)
+    if "id_like" not in skip:
+        checked["id_like"] = len(columns)
+        failures += integrity.id_like_failures(frame, columns)
+    classification = target_usable and config.data.task == "classification"
+    if "conflicting_labels" not in skip and classification:
+        found = integrity.conflicting_failures(frame, columns, target, schema.max_conflicting_fraction)
+        if found is not None:  # None: the features do not identify rows, so identical ones are expected
+            checked["conflicting_labels"] = 1
+            failures += found
+    return failures
 
 
 def check_min_rows(frame: pd.DataFrame, minimum: int) -> list[Failure]:

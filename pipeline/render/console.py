@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from model.records import Result
-from pipeline.records import Drift, Failure, Validation
+from pipeline.records import Drift, Failure, FeatureDrift, Validation
 from pipeline.render.tables import fmt, text_table
 
 
@@ -25,15 +25,27 @@ def validation_table(report: Validation) -> str:
     return text_table(("check", "column", "status", "detail"), rows)
 
 
+def drift_row(f: FeatureDrift) -> tuple[str, ...]:
+    """Return one comparison as table cells (the label and predictions are named as such)."""
+    return (
+        f.feature,
+        f.kind,
+        f.method,
+        fmt(f.statistic),
+        fmt(f.p_adjusted),
+        fmt(f.limit),
+        fmt(f.psi),
+        "YES" if f.drifted else "no",
+    )
+
+
 def drift_table(report: Drift) -> str:
-    """Return the drift table: PSI, KS statistic and p-value per feature."""
-    rows = [
-        (f.feature, f.kind, fmt(f.psi), fmt(f.ks_statistic), fmt(f.ks_pvalue), "YES" if f.drifted else "no")
-        for f in report.features
-    ]
+    """Return the drift table: per feature (and the label and predictions) the statistic, its limit and PSI."""
+    compared = [*report.features, *(f for f in (report.label, report.prediction) if f is not None)]
+    rows = [drift_row(f) for f in compared]
     lines = [
         f"drift against {report.reference} ({report.source})",
-        text_table(("feature", "kind", "PSI", "KS stat", "KS p", "drifted"), rows),
+        text_table(("feature", "kind", "method", "statistic", "p (adj.)", "limit", "PSI", "drifted"), rows),
     ]
     if report.missing:
         lines.append(f"missing from the table or the reference, not compared: {', '.join(report.missing)}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from model.records import Metrics, ModelMetadata, Status
 from pipeline.config import SliceGate
+from pipeline.core.drift import describe
 from pipeline.core.gates import class_fractions
 from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
 from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
@@ -226,14 +227,28 @@ def drift_section(drift: Drift | None) -> str:
     if drift.missing:
         head += f" Not compared (absent from a side): {', '.join(drift.missing)}."
     lines = ["## Drift", "", head]
-    features = sorted(drift.features, key=lambda f: -(f.psi or 0.0))[:TOP_DRIFT]
+    for what, entry in (("Label", drift.label), ("Predictions", drift.prediction)):
+        if entry is not None:
+            state = "DRIFTED" if entry.drifted else "stable"
+            lines += ["", f"{what} `{entry.feature}`: {state} ({describe(entry)}, PSI {fmt(entry.psi)})."]
+    features = sorted(drift.features, key=lambda f: (not f.drifted, -(f.psi or 0.0)))[:TOP_DRIFT]
     if features:
         rows = [
-            (f.feature, fmt(f.psi), fmt(f.ks_statistic), fmt(f.ks_pvalue), "yes" if f.drifted else "no")
+            (
+                f.feature,
+                f.method,
+                fmt(f.statistic),
+                fmt(f.p_adjusted),
+                fmt(f.limit),
+                fmt(f.psi),
+                "yes" if f.drifted else "no",
+            )
             for f in features
         ]
-        lines += ["", f"Top {len(rows)} features by PSI:", ""]
-        lines += markdown_table(("feature", "PSI", "KS stat", "KS p-value", "drifted"), rows)
+        lines += ["", f"{len(rows)} features, drifted first:", ""]
+        lines += markdown_table(
+            ("feature", "method", "statistic", "p (adjusted)", "limit", "PSI", "drifted"), rows
+        )
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
@@ -43,8 +44,9 @@ def test_same_distribution_passes(make_project: MakeProject, capsys: pytest.Capt
     assert report["passed"] is True and report["drifted"] == [] and report["source"] == "csv"
     features = {f["feature"]: f for f in report["features"]}
     assert set(features) == set(load_config(project.config).feature_columns)
-    assert features["tenure_months"]["ks_pvalue"] is not None, "KS runs on numerics against a CSV"
-    assert features["contract"]["ks_statistic"] is None, "no KS on categoricals"
+    assert features["tenure_months"]["method"] == "wasserstein", "large numeric samples get a distance"
+    assert features["contract"]["method"] == "jensen_shannon", features["contract"]
+    assert report["label"]["feature"] == "churned" and report["label"]["drifted"] is False
 
 
 def test_shifted_data_fails_with_exit_1(
@@ -84,7 +86,7 @@ def _artefact(root: Path, frame: pd.DataFrame) -> Path:
     return run_cli(project, "train") / "model"
 
 
-def test_model_profile_source_uses_psi_only(
+def test_model_profile_source_compares_numbers_over_the_profile_bins(
     make_project: MakeProject, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     # given a model trained on the reference distribution, and shifted data
@@ -97,7 +99,8 @@ def test_model_profile_source_uses_psi_only(
     # then
     assert code == 1, f"shifted data must drift against the model's profile, got exit {code}"
     assert report["source"] == "profile" and report["reference"] == str(model)
-    assert all(f["ks_statistic"] is None for f in report["features"]), "no raw reference rows, so no KS"
+    numeric = [f for f in report["features"] if f["kind"] == "numeric"]
+    assert all(f["method"] in ("chi2", "jensen_shannon") for f in numeric), "no raw reference rows: bins"
     assert {"tenure_months", "total_charges"} <= set(report["drifted"]), report["drifted"]
 
 
@@ -138,3 +141,63 @@ def test_missing_reference_is_bad_input(
 
     assert code == 2 and "data file not found" in err, f"{code} {err}"
     assert not project.out.exists(), "nothing may be written on bad input"
+
+
+def test_small_samples_are_tested_with_corrected_p_values(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given 300 shifted rows against a 300-row reference: each side small enough for a test
+    shifted = make_project(rows=300, frame=churn_frame(300, 3, shift=0.5), name="shifted")
+    same = make_project(rows=300, name="same")
+
+    code, err, report = _drift(shifted, capsys)
+    same_code, _, same_report = _drift(same, capsys)
+
+    # then KS / chi-squared decide, on adjusted p-values, and name what moved
+    methods = {f["feature"]: f["method"] for f in report["features"]}
+    assert methods["tenure_months"] == "ks" and methods["contract"] == "chi2", methods
+    assert code == 1 and {"tenure_months", "monthly_charges"} <= set(report["drifted"]), report["drifted"]
+    assert "tenure_months (KS p" in err and "adjusted" in err, err
+    assert same_code == 0 and same_report["drifted"] == [], same_report["drifted"]
+    assert all(f["p_adjusted"] >= f["p_value"] for f in same_report["features"]), "BH never lowers a p-value"
+
+
+def _churn_rate(frame: pd.DataFrame, rate: float, seed: int = 9) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["churned"] = (np.random.default_rng(seed).random(len(frame)) < rate).astype(int)
+    return frame
+
+
+def test_a_shifted_label_mix_fails_and_a_stable_one_passes(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the same features, the churn rate moved from about a quarter to 60%
+    moved = make_project(rows=2000, frame=_churn_rate(churn_frame(2000, 3), 0.6), name="moved")
+    stable = make_project(rows=2000, name="stable")
+
+    code, err, report = _drift(moved, capsys)
+    stable_code, _, stable_report = _drift(stable, capsys)
+
+    assert report["drifted"] == [] and report["label"]["drifted"] is True, report["label"]
+    assert code == 1 and err.startswith("error: label drift: 'churned' drifted (Jensen-Shannon"), err
+    assert stable_code == 0 and stable_report["label"]["drifted"] is False
+
+
+def test_the_models_predictions_on_new_data_are_compared_with_its_held_out_ones(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # given a model trained on the reference distribution; new data shifted, and not
+    def gate_predictions(raw: dict[str, Any]) -> None:
+        raw["gates"]["prediction_drift"] = {"required": True}
+
+    model = _artefact(tmp_path / "reference-model", churn_frame(3000, 50))
+    shifted = make_project(
+        rows=3000, frame=churn_frame(3000, 3, shift=0.8), config=gate_predictions, name="shifted"
+    )
+    same = make_project(rows=3000, config=gate_predictions, name="same")
+
+    _, _, report = _drift(shifted, capsys, "--model", str(model))
+    same_code, _, same_report = _drift(same, capsys, "--model", str(model))
+
+    assert report["prediction"]["feature"] == "predictions" and report["prediction"]["drifted"] is True
+    assert same_report["prediction"]["drifted"] is False and same_code == 0, same_report["prediction"]

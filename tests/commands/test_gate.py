@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from model.records import Status
@@ -267,3 +268,55 @@ def test_serving_parity_is_skipped_when_scikit_learn_serves(make_project: Callab
     assert code == 0 or any(
         g["status"] != PASSED and g["required"] for g in gates["gates"] if g["name"] != "serving_parity"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Label drift and prediction drift, as gates.
+
+
+def test_a_moved_label_mix_fails_the_label_drift_gate(make_project: Callable[..., Project]) -> None:
+    # given data whose churn rate is about 60% against a reference at about 25%
+    frame = churn_frame(1500, 3)
+    frame["churned"] = (np.random.default_rng(4).random(len(frame)) < 0.6).astype(int)
+    project = make_project(rows=1500, frame=frame)
+    build_out(project)
+
+    # when
+    code = gate(project, "--champion", str(project.root / "none"))
+
+    # then
+    result = read_gates(project.out)["by_name"]["label_drift"]
+    assert code == 1 and result["status"] == FAILED and result["required"] is True, result
+    assert "label 'churned' against" in result["message"] and "Jensen-Shannon" in result["message"]
+
+
+def test_the_label_drift_gate_passes_a_stable_mix(candidate: Project) -> None:
+    gate(candidate, "--champion", str(candidate.root / "none"))
+    result = read_gates(candidate.out)["by_name"]["label_drift"]
+    assert result["status"] == PASSED and "stable" in result["message"], result
+
+
+def test_predictions_that_move_on_the_reference_rows_fail_a_required_prediction_drift_gate(
+    make_project: Callable[..., Project],
+) -> None:
+    # given a reference of shifted customers, the feature drift gate advisory, predictions required
+    def watch_predictions(raw: dict[str, Any]) -> None:
+        raw["gates"]["prediction_drift"] = {"required": True}
+        raw["gates"]["drift"] = {"required": False}
+
+    project = make_project(rows=1500, config=watch_predictions)
+    churn_frame(1500, 77, shift=0.8).to_csv(project.reference, index=False)
+    build_out(project)
+    stable = make_project(rows=1500, config=watch_predictions, name="stable")
+    build_out(stable)
+
+    # when
+    code = gate(project, "--champion", str(project.root / "none"))
+    stable_code = gate(stable, "--champion", str(stable.root / "none"))
+
+    # then
+    moved = read_gates(project.out)["by_name"]["prediction_drift"]
+    kept = read_gates(stable.out)["by_name"]["prediction_drift"]
+    assert code == 1 and moved["status"] == FAILED, moved
+    assert "predictions on the reference rows" in moved["message"]
+    assert stable_code == 0 and kept["status"] == PASSED, kept

@@ -50,6 +50,7 @@ def test_clean_project_passes_and_writes_validation_and_drift(
     ran = {c["check"] for c in report["checks"]}
     expected = {"min_rows", "required_columns", "unexpected_columns", "target", "labels", "class_balance"}
     expected |= {"type", "range", "allowed", "nulls", "infinite", "duplicates"}
+    expected |= {"constant", "category_variants", "mixed_types", "id_like", "conflicting_labels", "leakage"}
     assert ran == expected, f"checks run differ: missing {expected - ran}, extra {ran - expected}"
     assert (project.out / "drift.json").is_file(), (
         "validate must write drift.json when drift.reference is set"

@@ -7,7 +7,8 @@ import pytest
 from model.records import Status
 from pipeline.config import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
 from pipeline.core.gates import champion_gate, collapse_gate, drift_gate, metric_gate, slice_gate
-from pipeline.records import Comparison, Drift, DriftLimits, FeatureDrift
+from pipeline.records import Comparison, Drift
+from tests.conftest import drift_limits, feature_drift
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.SKIPPED, Status.INCONCLUSIVE
 
@@ -94,10 +95,20 @@ def test_slice_gate_names_the_slice_below_the_floor() -> None:
 
 
 def test_drift_gate_fails_when_drift_did_not_pass() -> None:
-    limits = DriftLimits(0.2, 0.1, 0.001, max_drifted_features=0, max_unseen_share=0.01, bins=10)
-    feature = FeatureDrift("tenure_months", "numeric", 0.5, None, None, {}, True)
+    feature = feature_drift("tenure_months", "numeric", 0.5, True)
     report = Drift(
-        "r1", "d" * 64, "ref.csv", "csv", Status.FAILED, (feature,), ("tenure_months",), (), False, limits
+        "r1",
+        "d" * 64,
+        "ref.csv",
+        "csv",
+        Status.FAILED,
+        (feature,),
+        ("tenure_months",),
+        (),
+        False,
+        None,
+        None,
+        drift_limits(),
     )
     failed = drift_gate(DriftGate(), report)
     missing = drift_gate(DriftGate(), None, "no drift.json: drift.reference is not configured")
