@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import Config
 from pipeline.core.validation import CHECKS
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError
 from pipeline.io.tables import read_columns, read_table
 
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ def check_config(config: Config, *, data: Path | None = None, model: bool = True
             shown = ", ".join(sorted(columns)[:12]) + (", ..." if len(columns) > 12 else "")
             raise ConfigError(f"{key} names '{name}', which is not a column of {where} (columns: {shown})")
     if config.drift.reference is not None:
-        reference = set(read_columns(config.drift.reference))
+        try:
+            reference = set(read_columns(config.drift.reference))
+        except DataError as exc:
+            raise ConfigError(f"drift.reference: {exc}") from None
         lacking = [name for name in config.feature_columns if name not in reference]
         if lacking:
             raise ConfigError(

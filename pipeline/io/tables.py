@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _SNIFF_BYTES = 8192
+_TAIL_BYTES = 65536
 _PARQUET_MAGIC = b"PAR1"
+_OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
 
 
 def table_format(path: Path, declared: str | None = None) -> str:
@@ -26,7 +28,10 @@ def table_format(path: Path, declared: str | None = None) -> str:
 def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Load a table, raising :class:`DataError` naming the file and the problem."""
     path = Path(path)
-    frame = _read(path, _sniff(path, fmt), header_only=False)
+    kind = _sniff(path, fmt)
+    if kind == "csv":
+        _check_last_row(path, len(read_columns(path, kind)))
+    frame = _read(path, kind, header_only=False)
     if frame.empty:
         raise DataError(f"{path}: header only, no data rows")
     return frame
@@ -48,7 +53,61 @@ def read_columns(path: str | Path, fmt: str | None = None) -> list[str]:
             raise DataError(f"{path}: unreadable CSV ({first_line(exc)})") from None
     if not any(name.strip() for name in header):
         raise DataError(f"{path}: no columns found, expected a header row")
+    _check_header(path, header)
     return header
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Refuse a header pandas would silently rename: another separator, blank or repeated names."""
+    if len(header) == 1:
+        for sep, word in _OTHER_SEPARATORS.items():
+            if sep in header[0]:
+                shown = header[0] if len(header[0]) <= 60 else header[0][:57] + "..."
+                raise DataError(
+                    f"{path}: the header reads as one column and looks {word}-separated; expected commas "
+                    f"(header: {shown!r})"
+                )
+    for number, name in enumerate(header, start=1):
+        if not name.strip():
+            hint = " (a table index written by to_csv? write it with index=False)" if number == 1 else ""
+            raise DataError(
+                f"{path}: column {number} has no name in the header; expected a name for every column{hint}"
+            )
+    seen: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        seen.setdefault(name, []).append(number)
+    for name, numbers in seen.items():
+        if len(numbers) > 1:
+            where = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+            raise DataError(
+                f"{path}: column name {name!r} appears {len(numbers)} times in the header (columns {where}); "
+                "expected unique names"
+            )
+
+
+def _check_last_row(path: Path, width: int) -> None:
+    """Refuse a CSV whose last row has fewer fields than the header: a write or download cut short.
+
+    pandas fills a short row with nulls without a word. Only the last row is checked (it is where an
+    interrupted copy ends, and reading it costs one seek); a last line holding a quote may be the end
+    of a multi-line field, so it is left to the parser.
+    """
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - _TAIL_BYTES))
+        tail = handle.read()
+    lines = tail.rstrip(b"\r\n").split(b"\n")
+    if len(lines) < 2 or b'"' in lines[-1]:
+        return
+    try:
+        fields = next(csv.reader([lines[-1].decode("utf-8").rstrip("\r")]), [])
+    except (csv.Error, UnicodeDecodeError):
+        return
+    if 0 < len(fields) < width:
+        raise DataError(
+            f"{path}: the last row has {len(fields)} of {width} fields; the file looks cut short, "
+            "expected complete rows"
+        )
 
 
 def _sniff(path: Path, fmt: str | None) -> str:

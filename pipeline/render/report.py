@@ -104,7 +104,8 @@ def steps_line(run: Run | None) -> str:
     if run is None:
         return ""
     words = [
-        f"{s.name} {s.status}" + (f" ({s.note})" if s.status == "skipped" and s.note else "")
+        f"{s.name} {'in progress' if s.status == 'running' else s.status}"
+        + (f" ({s.note})" if s.status == "skipped" and s.note else "")
         for s in run.steps
     ]
     return f"Run `{run.run}`: " + ", ".join(words) + "."
@@ -245,7 +246,12 @@ def drift_section(drift: Drift | None) -> str:
             )
             for f in features
         ]
-        lines += ["", f"{len(rows)} features, drifted first:", ""]
+        shown = (
+            "every feature"
+            if len(rows) == len(drift.features)
+            else f"{len(rows)} of {len(drift.features)} features"
+        )
+        lines += ["", f"{shown}, drifted first, then by PSI (all in drift.json):", ""]
         lines += markdown_table(
             ("feature", "method", "statistic", "p (adjusted)", "limit", "PSI", "drifted"), rows
         )

@@ -38,6 +38,49 @@ def binary_garbage(make: MakeProject) -> Project:
     return project
 
 
+def semicolon_separated(make: MakeProject) -> Project:
+    project = make(rows=100)
+    churn_frame(100, 1).to_csv(project.data, index=False, sep=";")
+    return project
+
+
+def tab_separated(make: MakeProject) -> Project:
+    project = make(rows=100)
+    churn_frame(100, 1).to_csv(project.data, index=False, sep="\t")
+    return project
+
+
+def duplicate_column_name(make: MakeProject) -> Project:
+    project = make(rows=100)
+    lines = project.data.read_text().splitlines()
+    names = lines[0].split(",")
+    names[2] = names[1]
+    project.data.write_text("\n".join([",".join(names), *lines[1:]]) + "\n")
+    return project
+
+
+def unnamed_column(make: MakeProject) -> Project:
+    project = make(rows=100)
+    lines = project.data.read_text().splitlines()
+    names = lines[0].split(",")
+    names[3] = " "
+    project.data.write_text("\n".join([",".join(names), *lines[1:]]) + "\n")
+    return project
+
+
+def written_with_its_index(make: MakeProject) -> Project:
+    project = make(rows=100)
+    churn_frame(100, 1).to_csv(project.data, index=True)
+    return project
+
+
+def truncated_last_row(make: MakeProject) -> Project:
+    project = make(rows=100)
+    text = project.data.read_text()
+    project.data.write_text(text[: text.rstrip("\n").rfind(",", 0, -20)])
+    return project
+
+
 def missing_target(make: MakeProject) -> Project:
     return make(frame=churn_frame(200, 1).drop(columns=["churned"]))
 
@@ -73,6 +116,12 @@ CASES: list[tuple[Callable[[MakeProject], Project], str]] = [
     (empty_file, "file is empty"),
     (header_only, "header only"),
     (binary_garbage, "binary content"),
+    (semicolon_separated, "the header reads as one column and looks ';'-separated; expected commas"),
+    (tab_separated, "looks tab-separated; expected commas"),
+    (duplicate_column_name, "appears 2 times in the header (columns 2 and 3); expected unique names"),
+    (unnamed_column, "column 4 has no name in the header; expected a name for every column"),
+    (written_with_its_index, "column 1 has no name in the header; expected a name for every column (a table"),
+    (truncated_last_row, "fields; the file looks cut short, expected complete rows"),
     (missing_target, "target column 'churned' not found"),
     (target_all_null, "target column 'churned' is null in all 200 rows"),
     (single_class, "single class 0"),

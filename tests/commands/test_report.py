@@ -101,6 +101,33 @@ def test_report_summarises_validation_and_drift(trained: dict[str, Project], tmp
     assert "tenure_months: 20.0% nulls, limit 5.0%" in text
     drift_rows = [line for line in text.splitlines() if line.startswith(("| monthly_charges", "| region"))]
     assert drift_rows[0].startswith("| monthly_charges"), "drifted features come first"
+    assert "every feature, drifted first" in text
+
+
+def test_report_says_how_many_drift_rows_it_leaves_out(trained: dict[str, Project], tmp_path: Path) -> None:
+    project = copy_of(trained["good"], tmp_path)
+    features = tuple(feature_drift(f"f{i}", "numeric", 0.01 * i, False, psi=0.01 * i) for i in range(12))
+    drift = Drift(
+        "r1",
+        "d" * 64,
+        "reference.csv",
+        "csv",
+        Status.PASSED,
+        features,
+        (),
+        (),
+        False,
+        None,
+        None,
+        drift_limits(),
+    )
+    write_record(project.out / "drift.json", drift)
+
+    text = report(project)
+
+    assert "0 of 12 features drifted" in text
+    assert "8 of 12 features, drifted first, then by PSI (all in drift.json)" in text
+    assert "| f11 " in text and "| f3 " not in text, "the rows kept are those with the highest PSI"
 
 
 def test_report_on_a_regression_task_draws_residuals(make_project: Callable[..., Project]) -> None:
