@@ -271,7 +271,8 @@ def resolve_champion(argument: str | None, config: Config) -> tuple[Path | None,
     if argument is not None:
         path = Path(argument)
         if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-            return None, f"no champion at {path}"
+            why = f"first model, or no production alias in registry {config.registry.path}"
+            return None, f"no champion at {path}: nothing to compare ({why})"
         return path, ""
     registry = Path(config.registry.path)
     found = production_model_dir(registry)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from model.files import write_bytes_atomic, write_text_atomic
 from model.records import SplitRule
-from pipeline.config import parse_config
-from pipeline.core.onboarding import config_sections
+from pipeline.config import ChampionGate, parse_config
+from pipeline.core.onboarding import config_sections, held_out_warning
 from pipeline.core.schema import InferOptions, infer_sections
 from pipeline.core.split import key_hash
 from pipeline.errors import ConfigError, DataError
@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(config_path, text)
     for note in inferred.notes:
         print(f"init: {note}", file=sys.stderr)
+    small = held_out_warning(len(frame), ChampionGate().min_rows)
+    if small:
+        print(f"init: warning: {small}", file=sys.stderr)
     print(
         f"init: wrote {config_path} ({len(inferred.schema['columns'])} columns, {inferred.data['task']}) and the "
         f"drift reference {reference} ({len(snapshot)} rows); next: python -m pipeline run --config {config_path}",

@@ -19,6 +19,7 @@ from pipeline.core.schema import Inferred
 MAX_SLICES = 2
 MAX_SLICE_VALUES = 10
 SAMPLE_ROWS = 3000
+TEST_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,22 @@ class Section:
     comment: str
     values: dict[str, Any]
     array: bool = False  # one entry of an array of tables ([[gates.metric]])
+
+
+def held_out_warning(rows: int, min_rows: int, test_fraction: float = TEST_FRACTION) -> str | None:
+    """Return why a champion comparison on this table will be inconclusive, or None when it can decide.
+
+    The held-out side is about ``test_fraction`` of the rows; the no-regression gate needs
+    ``min_rows`` of them that the champion never trained on.
+    """
+    held_out = round(rows * test_fraction)
+    if held_out >= min_rows:
+        return None
+    return (
+        f"about {held_out} held-out rows ({test_fraction:g} of {rows}), fewer than the {min_rows} the "
+        "no-regression gate needs (gates.champion.min_rows): once a champion exists it will say inconclusive; "
+        "add rows, raise training.test_fraction, or lower gates.champion.min_rows knowingly"
+    )
 
 
 def config_sections(
@@ -68,7 +85,7 @@ def config_sections(
             ("training",),
             "Quick CI training samples this many rows (`train --full`: every row); a salted hash of each "
             "row's key decides the held-out side.",
-            {"sample_rows": SAMPLE_ROWS, "test_fraction": 0.25, "seed": 42, "stratify": classifier},
+            {"sample_rows": SAMPLE_ROWS, "test_fraction": TEST_FRACTION, "seed": 42, "stratify": classifier},
         ),
     ]
     sections += gate_sections(task, len(schema.get("labels") or []), smallest)

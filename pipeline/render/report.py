@@ -96,6 +96,8 @@ def headline(inputs: ReportInputs) -> str:
     parts += [f"image {inputs.image.tag} built"] if inputs.image is not None else []
     parts += ["smoke test passed"] if inputs.smoke is not None else []
     note = f" Advisory gate(s) did not pass: {', '.join(advisory)}." if advisory else ""
+    unchecked = [f"{g.name}: {g.message}" for g in gates.gates if g.required and g.status is Status.SKIPPED]
+    note += f" Required gate(s) skipped: {'; '.join(unchecked)}." if unchecked else ""
     return f"# Model report: PASSED\n\n{', '.join(parts)}.{note}{tail}"
 
 

@@ -62,7 +62,9 @@ def test_good_candidate_without_champion_passes_and_says_no_champion(candidate: 
     assert code == 0, f"a good model must pass: {gates['gates']}"
     assert gates["champion"] is None
     entry = gates["by_name"]["no_regression"]
-    assert entry["status"] == SKIPPED and entry["message"] == f"no champion at {missing}"
+    assert entry["status"] == SKIPPED and entry["message"].startswith(
+        f"no champion at {missing}: nothing to compare"
+    )
     assert {g["name"] for g in gates["gates"]} >= {"latency_p95", "slice_floor", "class_collapse", "drift"}
 
 

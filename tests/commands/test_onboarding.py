@@ -178,6 +178,22 @@ def test_init_says_which_positive_label_and_why_and_types_flags_as_boolean(
     assert "boolean (two values spelled as yes/no, true/false or 1/0): smoker" in err
 
 
+def test_init_warns_when_the_table_is_too_small_for_a_champion_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small, large = tmp_path / "wine.csv", tmp_path / "cancer.csv"
+    wine_table().to_csv(small, index=False)
+    realistic_cancer().to_csv(large, index=False)
+
+    assert main(["init", str(small), "--target", "cultivar", "--config", str(tmp_path / "w.toml")]) == 0
+    small_err = capsys.readouterr().err
+    assert main(["init", str(large), "--target", "diagnosis", "--config", str(tmp_path / "c.toml")]) == 0
+    large_err = capsys.readouterr().err
+
+    assert "init: warning: about 44 held-out rows (0.25 of 178), fewer than the 100" in small_err, small_err
+    assert "warning" not in large_err, large_err
+
+
 def test_init_refuses_to_overwrite_a_config_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
