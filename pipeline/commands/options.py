@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import Config
-from pipeline.core.validation import CHECKS
+from pipeline.core.checks import CHECKS
 from pipeline.errors import ConfigError, DataError
 from pipeline.io.tables import read_columns, read_table
 

@@ -27,32 +27,11 @@ import pandas as pd
 from model.inputs import category_key
 from pipeline.config import Config
 from pipeline.core import integrity
+from pipeline.core.checks import CHECKS
 from pipeline.core.columns import check_column, column_checks
 from pipeline.core.duplicates import duplicate_rows
 from pipeline.core.values import json_scalar, percent, show, to_numbers
 from pipeline.records import CheckSummary, Failure, Validation
-
-# Checks in report order; the first failure found is the one the error line names.
-CHECKS = (
-    "min_rows",
-    "required_columns",
-    "unexpected_columns",
-    "target",
-    "labels",
-    "class_balance",
-    "type",
-    "range",
-    "allowed",
-    "nulls",
-    "infinite",
-    "constant",
-    "category_variants",
-    "mixed_types",
-    "id_like",
-    "conflicting_labels",
-    "leakage",
-    "duplicates",
-)
 
 
 def validate_frame(

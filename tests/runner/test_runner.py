@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -182,3 +183,15 @@ def test_always_step_runs_even_when_its_need_was_dropped_after_a_failure(tmp_pat
     # then: no hang, the report still ran, the exit code is validate's
     assert code == 2
     assert marker.exists()
+
+
+def test_the_runner_and_its_config_check_import_no_data_stack() -> None:
+    # a fully cached run only hashes files and starts steps: pandas, scikit-learn and SciPy would
+    # cost it about a third of a second before anything happens
+    code = (
+        "import sys, pipeline.commands.run, pipeline.commands.options, pipeline.runner.scheduler; "
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'sklearn', 'scipy', 'pyarrow', 'matplotlib'})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"the runner imports {done.stdout.strip()}"
