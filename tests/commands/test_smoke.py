@@ -282,6 +282,7 @@ def _load(url: str, body: bytes, connections: int, per_connection: int) -> list[
     return statuses
 
 
+@pytest.mark.slow  # two worker processes start: about 2 s
 def test_two_workers_serve_one_port_and_report_all_requests(
     models: dict[str, Trained], tmp_path: Path
 ) -> None:
@@ -305,6 +306,7 @@ def test_two_workers_serve_one_port_and_report_all_requests(
     assert "(2 worker processes)" in startup and startup.count("serving on") == 1, startup
 
 
+@pytest.mark.slow  # two worker processes start: about 2 s
 def test_a_bad_model_stops_a_multi_worker_start_with_one_error_line(
     models: dict[str, Trained], tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from tests.conftest import train_artifact
 EXAMPLES = 60  # per operation and generation mode
 
 
+@pytest.mark.slow  # about 7 s for both modes: in the full suite and CI, not the quick one
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_every_operation_answers_generated_requests_as_documented(
     tmp_path_factory: pytest.TempPathFactory, mode: GenerationMode
