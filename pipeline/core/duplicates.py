@@ -18,33 +18,55 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier: combining column 
 def duplicate_rows(frame: pd.DataFrame) -> int:
     """Return how many rows equal an earlier row in every column, exactly.
 
-    Rows are hashed to 64 bits, numeric columns first: rows whose partial hash is unique
-    cannot have a duplicate and are dropped before the (slower) text columns are hashed.
-    The remaining candidates are then compared value by value with the first row of
-    their hash group, so a hash collision never counts as a duplicate.
+    Candidates come from :func:`shared_rows` over every column; they are then compared value by
+    value with the first row of their hash group, so a hash collision never counts as a duplicate.
     """
     rows = len(frame)
     if rows < 2 or frame.shape[1] == 0:
         return 0
-    numeric = [
-        name for name, dtype in frame.dtypes.items() if isinstance(dtype, np.dtype) and dtype.kind in "biufmM"
-    ]
-    numeric_names = set(numeric)
-    text = [name for name in frame.columns if name not in numeric_names]
-    candidates = np.arange(rows)
-    hashes = np.zeros(rows, dtype=np.uint64)
-    for group in (numeric, text):
-        if not group:
-            continue
-        for name in group:
-            values = frame[name] if candidates.size == rows else frame[name].take(candidates)
-            hashes *= _MIX
-            hashes ^= column_hashes(values)
-        again = repeated(hashes)
-        candidates, hashes = candidates[again], hashes[again]
-        if candidates.size == 0:
-            return 0
+    candidates, hashes = shared_rows(frame, list(frame.columns), np.arange(rows))
+    if candidates.size == 0:
+        return 0
     return _confirmed_duplicates(frame, candidates, hashes)
+
+
+def shared_rows(frame: pd.DataFrame, names: list[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return which of ``rows`` share their values in ``names`` with another of them, and 64-bit hashes.
+
+    Columns are hashed one at a time, numbers first, into one hash per row. Rows whose partial
+    hash is already unique cannot share the whole vector and are dropped, but only once a sample
+    shows that most rows would go (one continuous column usually settles it): dropping costs a
+    sort, which a run of low-cardinality columns would pay for nothing. The last column always
+    drops, so what is returned does not depend on when the earlier drops happened.
+    """
+    numeric = [n for n in names if isinstance(frame[n].dtype, np.dtype) and frame[n].dtype.kind in "biufmM"]
+    ordered = [*numeric, *(n for n in names if n not in set(numeric))]
+    candidates = rows
+    hashes = np.zeros(rows.size, dtype=np.uint64)
+    for position, name in enumerate(ordered, start=1):
+        values = frame[name] if candidates.size == len(frame) else frame[name].take(candidates)
+        hashes = hashes * _MIX ^ column_hashes(values)
+        if position == len(ordered) or _worth_dropping(hashes):
+            keep = repeated(hashes)
+            candidates, hashes = candidates[keep], hashes[keep]
+            if not candidates.size:
+                break
+    return candidates, hashes
+
+
+def _worth_dropping(hashes: np.ndarray) -> bool:
+    """Return True when dropping the unique hashes now would remove most rows, judged on a sample.
+
+    A value unique in a small sample may still repeat in the whole column, so the sample's share
+    ``r`` of repeated rows is scaled up: with values spread evenly over ``K`` possibilities, a
+    row is unique among ``n`` with chance ``exp(-n / K)``, and ``r`` gives ``m / K = -ln(1 - r)``
+    for a sample of ``m``; hence the share of unique rows is about ``(1 - r) ** (n / m)``.
+    """
+    if hashes.size <= SAMPLE_ROWS:
+        return True
+    sample = hashes[:SAMPLE_ROWS]
+    share = float(repeated(sample).mean())
+    return bool((1.0 - share) ** (hashes.size / sample.size) > 0.5)
 
 
 def column_hashes(values: pd.Series) -> np.ndarray:

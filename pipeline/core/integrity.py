@@ -30,7 +30,7 @@ import pandas as pd
 
 from model.inputs import category_key
 from pipeline.config import ColumnSchema, Config
-from pipeline.core.duplicates import column_hashes, repeated
+from pipeline.core.duplicates import shared_rows
 from pipeline.core.values import json_scalar, percent, show
 from pipeline.records import Failure
 
@@ -186,7 +186,7 @@ def conflicting_failures(
     rows = int(labelled.sum())
     if rows < 2:
         return None
-    candidates, hashes = _repeated_vectors(frame, names, np.flatnonzero(labelled))
+    candidates, hashes = shared_rows(frame, names, np.flatnonzero(labelled))
     if candidates.size > rows / 2:
         return None
     if not candidates.size:
@@ -206,28 +206,6 @@ def conflicting_failures(
     )
     observed = {"rows": count, "share": share, "groups": len(conflicted)}
     return [Failure("conflicting_labels", target, message, observed, limit)]
-
-
-def _repeated_vectors(
-    frame: pd.DataFrame, names: Sequence[str], rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return which of ``rows`` have a feature vector another of them shares, and their 64-bit vector hashes.
-
-    Columns are hashed one at a time, numbers first: a row whose partial hash is already unique
-    has a feature vector of its own and is dropped, so continuous features settle it early.
-    """
-    numeric = [n for n in names if pd.api.types.is_numeric_dtype(frame[n])]
-    ordered = [*numeric, *(n for n in names if n not in set(numeric))]
-    candidates = rows
-    hashes = np.zeros(rows.size, dtype=np.uint64)
-    for name in ordered:
-        values = frame[name] if candidates.size == len(frame) else frame[name].take(candidates)
-        hashes = hashes * np.uint64(0x9E3779B97F4A7C15) ^ column_hashes(values)
-        keep = repeated(hashes)
-        candidates, hashes = candidates[keep], hashes[keep]
-        if not candidates.size:
-            break
-    return candidates, hashes
 
 
 def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], config: Config) -> list[Failure]:

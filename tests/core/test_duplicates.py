@@ -55,3 +55,19 @@ def test_hash_collisions_never_count_as_duplicates() -> None:
     assert counted == 2, f"expected 2 exact duplicates among colliding rows, got {counted}"
     distinct = pd.DataFrame({"v": ["A", "B", "C"]})
     assert _confirmed_duplicates(distinct, np.arange(3), np.zeros(3, dtype=np.uint64)) == 0
+
+
+def test_the_count_matches_pandas_whenever_unique_rows_are_dropped() -> None:
+    # given: more rows than the sample that decides when to drop unique partial hashes, once with
+    # a continuous column first (dropped after it) and once with eight 3-valued columns (dropped late)
+    rng = np.random.default_rng(11)
+    rows = 40_000
+    few = pd.DataFrame({f"c{i}": rng.integers(0, 3, rows) for i in range(8)})
+    few["label"] = rng.choice(np.array(["yes", "no"], dtype=object), rows)
+    spread = pd.DataFrame({"x": rng.normal(size=rows).round(2), "k": rng.choice(["a", "b"], rows)})
+    spread = pd.concat([spread, spread.iloc[:300]], ignore_index=True)
+
+    for frame in (few, spread):
+        expected = int(frame.duplicated().sum())
+        assert expected > 0, "the fixture should contain duplicates"
+        assert duplicate_rows(frame) == expected
