@@ -9,12 +9,13 @@
 # list, with requirements-serve-common.txt, is the whole closure, installed with --no-deps.
 #
 # BASE_IMAGE: any Debian-based image with python3 and its venv module. The default is the
-# official Python 3.14.7 slim (bookworm) image pinned by its index digest, as docker-library/repo-info
-# records it (repos/python/remote/3.14.7-slim-bookworm.md at commit 422f3cfe488dc9ae394c5058b27db617f72c91db);
-# the Dagger module builds on the same reference, so its steps and this image run one Python, and
-# every pin in requirements*.txt has cp314 wheels for x86_64 and aarch64. Where Docker Hub is out
-# of reach, scripts/docker-engine.sh builds a stand-in (local/python:3.11-bookworm, Debian's
-# Python 3.11, which the same pins also install on) and --build-arg BASE_IMAGE selects it.
+# official Python 3.13.14 slim (trixie) image pinned by its index digest, as docker-library/repo-info
+# records it (repos/python/remote/3.13.14-slim-trixie.md at commit 2986dca3a80cb11b70fc4599941096374ea9e509);
+# the Dagger module builds on the same reference (src/ml_cicd/spec.py), so its steps and this image
+# run one Python, and every pin in requirements*.txt has cp313 wheels for x86_64 and aarch64. Where
+# Docker Hub is out of reach, scripts/docker-engine.sh builds a stand-in of the same Debian release
+# and Python minor (local/python:3.13-trixie, Debian's Python 3.13) and --build-arg BASE_IMAGE
+# selects it.
 # The runtime layer is that base trimmed (documentation, locales, apt and its state, Perl, the
 # Python test suite and bundled wheels) and squashed into one layer, so deleted files take no
 # space. The image installs nothing at run time; dpkg's database stays, for image scanners.
@@ -22,7 +23,7 @@
 # Behind a TLS-intercepting proxy pip needs its CA bundle: pass it as the BuildKit secret
 # "ca-bundle" (--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt). It is mounted
 # for the install only and is in no layer, no ENV and no history entry.
-ARG BASE_IMAGE=python:3.14.7-slim-bookworm@sha256:9ab8d9c8514b44f90cf0029dd42fdd7e9e211e639c8b995304cc04568dee900f
+ARG BASE_IMAGE=python:3.13.14-slim-trixie@sha256:9662417aace5ae7b8e2609cce472b72a8958e134ba372808abe9cc1a0c0125e6
 ARG FLAVOUR=sklearn
 
 FROM ${BASE_IMAGE} AS build

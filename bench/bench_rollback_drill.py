@@ -1,7 +1,7 @@
 """Rollback drill: serve v1 as production, promote and serve v2, roll back, serve v1 again.
 
     bash scripts/docker-engine.sh
-    ML_CICD_BASE_IMAGE=local/python:3.11-bookworm .venv/bin/python bench/bench_rollback_drill.py
+    ML_CICD_BASE_IMAGE=local/python:3.13-trixie .venv/bin/python bench/bench_rollback_drill.py
 
 Trains two different models (v1: C=1.0, v2: C=0.05) into a temp directory registry and
 runs each registry step as an operator would, through ``python -m pipeline registry``.

@@ -47,6 +47,9 @@ class Step:
     host_only: str = ""  # why the Dagger module has no such exec (empty: it has one)
     image: bool = False  # needs a container engine (the host runner skips it without one)
     service: bool = False  # talks to the serving image, reached at the ``url`` given to ``steps``
+    in_run: bool = (
+        True  # False: a check of the repository (lint, test), given no run id: its runs are its own
+    )
 
 
 def steps(
@@ -60,8 +63,14 @@ def steps(
             "lint",
             (("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",), ("actionlint",)),
             reads=LINT_READS + CODE,
+            in_run=False,
         ),
-        Step("test", (("python", "-m", "pytest", "-q", "-m", TEST_MARKERS),), reads=TEST_READS + CODE),
+        Step(
+            "test",
+            (("python", "-m", "pytest", "-q", "-m", TEST_MARKERS),),
+            reads=TEST_READS + CODE,
+            in_run=False,
+        ),
         Step(
             "validate",
             ((*PY, "validate", *common),),

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Show that every pin in requirements-dev.txt (which includes the other two files) installs from
 # wheels for the Python of the base image, on x86_64 and aarch64: a dry run, nothing is installed.
-#   bash scripts/check-wheels.sh            # Python 3.14 (src/ml_cicd/_containers.py PYTHON_VERSION)
+#   bash scripts/check-wheels.sh            # Python 3.13 (src/ml_cicd/spec.py PYTHON_VERSION)
 #   bash scripts/check-wheels.sh 3.13
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python_version=${1:-3.14}
+python_version=${1:-3.13}
 pip=${PIP:-.venv/bin/pip}
 target=$(mktemp -d)
 trap 'rm -rf "$target"' EXIT

@@ -5,16 +5,19 @@
 #   1. docker.io + debootstrap from Debian, and skopeo + docker-registry + apache2-utils for the
 #      tag-mover tests (a private registry on loopback) (if missing)
 #   2. dockerd in the background (if no engine answers); its pid and log are in $ML_CICD_DOCKER_STATE
-#   3. local/debian:bookworm from debootstrap (if missing)
-#   4. local/python:3.11-bookworm: Debian's python3 + venv on top (if missing)
+#   3. local/debian:trixie from debootstrap (if missing)
+#   4. local/python:3.13-trixie: the stand-in for the pinned official python:3.13.x-slim-trixie
+#      (src/ml_cicd/spec.py): Debian trixie's python3 (3.13), with pip in a venv at /opt/python first
+#      on PATH, so `python -m pip install` works as in the official image (if missing)
 # The two base images are saved to $ML_CICD_CACHE/base-images.tar after they are built and
 # loaded from there when the engine lost them (a wiped /var/lib/docker, a CI cache restore).
-#   bash scripts/docker-engine.sh && export ML_CICD_BASE_IMAGE=local/python:3.11-bookworm
+#   bash scripts/docker-engine.sh && export ML_CICD_BASE_IMAGE=local/python:3.13-trixie
 set -euo pipefail
 
 DOCKER=/usr/bin/docker            # Debian's client: BuildKit through the daemon (no buildx needed)
-DEBIAN_IMAGE=${ML_CICD_DEBIAN_IMAGE:-local/debian:bookworm}
-PYTHON_BASE=${ML_CICD_PYTHON_BASE:-local/python:3.11-bookworm}
+RELEASE=trixie                    # the Debian release of the pinned official image
+DEBIAN_IMAGE=${ML_CICD_DEBIAN_IMAGE:-local/debian:$RELEASE}
+PYTHON_BASE=${ML_CICD_PYTHON_BASE:-local/python:3.13-$RELEASE}
 STATE=${ML_CICD_DOCKER_STATE:-/tmp/ml-cicd-docker}
 CACHE=${ML_CICD_CACHE:-$HOME/.cache/ml-cicd}
 SAVED="$CACHE/base-images.tar"
@@ -57,7 +60,7 @@ if ! have_image "$PYTHON_BASE" && ! have_image "$DEBIAN_IMAGE"; then
   say "building $DEBIAN_IMAGE with debootstrap from $mirror (about a minute)..."
   rootfs=$(mktemp -d)
   trap 'rm -rf "$rootfs"' EXIT
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$STATE/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase "$RELEASE" "$rootfs" "$mirror" >"$STATE/debootstrap.log" 2>&1 \
     || { tail -5 "$STATE/debootstrap.log" >&2; say "debootstrap failed"; exit 1; }
   # like the official slim images: no package cache, lists, docs or man pages
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
@@ -69,13 +72,14 @@ if ! have_image "$PYTHON_BASE" && ! have_image "$DEBIAN_IMAGE"; then
 fi
 
 if ! have_image "$PYTHON_BASE"; then
-  say "building $PYTHON_BASE (Debian's python3 + venv on $DEBIAN_IMAGE)..."
+  say "building $PYTHON_BASE (Debian's python3, pip in a venv first on PATH, on $DEBIAN_IMAGE)..."
   "$DOCKER" build -q -t "$PYTHON_BASE" - >/dev/null <<DOCKERFILE
 FROM $DEBIAN_IMAGE
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv ca-certificates \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \
-    && ln -s /usr/bin/python3 /usr/local/bin/python
+    && python3 -m venv /opt/python
+ENV PATH=/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CMD ["python3"]
 DOCKERFILE
   built=1

@@ -31,8 +31,13 @@ Edit = Callable[[dict[str, Any]], None]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep ONNX Runtime's usage telemetry off in every test and every process a test starts."""
+    """Keep ONNX Runtime's usage telemetry off, and no outer run's id, in every test and process it starts.
+
+    The suite's own runs make their own ids, whoever started pytest (the host runner gives its test
+    step none either; ``pipeline/runner/scheduler.py``).
+    """
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    os.environ.pop("ML_CICD_RUN", None)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def build(
         raise DataError(
             f"base image {base_label} is not available to this Docker engine ({problem}); set "
             "ML_CICD_BASE_IMAGE (or --base-image) to a local Python base: scripts/docker-engine.sh builds "
-            "local/python:3.11-bookworm"
+            "local/python:3.13-trixie"
         )
     if ca_bundle is None:
         configured = docker.pip_setting("cert")

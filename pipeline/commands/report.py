@@ -15,11 +15,12 @@ import argparse
 import hashlib
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from model.artifact import load_artifact
-from model.codec import encode, read_optional
+from model.codec import encode, read_optional, write_record
 from model.errors import ArtifactError
 from model.files import sha256_file, write_bytes_atomic, write_text_atomic
 from model.records import Metrics, ModelMetadata
@@ -28,7 +29,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import outdir
 from pipeline.io.run import run_id
-from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
+from pipeline.records import Drift, Gates, Image, Run, Smoke, StepOutcome, Validation
 from pipeline.render.report import ReportInputs, build_report
 
 T = TypeVar("T")
@@ -43,16 +44,28 @@ INPUTS = {
 }
 
 
+STATUSES = ("ok", "cached", "failed", "skipped")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` options."""
     add_out(parser, "artefact directory to read and write (default out)")
+    parser.add_argument(
+        "--step",
+        action="append",
+        default=[],
+        metavar="NAME=STATUS:CODE:NOTE",
+        help="how a step ended, given by a caller that ran the steps itself (the Dagger module); "
+        "repeat per step. Default: run.json of the host runner",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Write ``report.md`` and the plot into --out; return 0 even when the gates failed."""
     config = load_config(args.config)
     out = Path(args.out)
-    inputs = load_inputs(out, config, run_id())
+    given = parse_steps(args.step) if args.step else None
+    inputs = load_inputs(out, config, run_id(), given)
     task = (
         inputs.metadata.task
         if inputs.metadata
@@ -66,16 +79,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_inputs(out: Path, config: Config, current: str) -> ReportInputs:
+def parse_steps(values: list[str]) -> tuple[StepOutcome, ...]:
+    """Return the ``--step NAME=STATUS:CODE:NOTE`` values as step outcomes, refusing a malformed one."""
+    found: list[StepOutcome] = []
+    for value in values:
+        name, _, rest = value.partition("=")
+        status, _, rest = rest.partition(":")
+        code, _, note = rest.partition(":")
+        if not name or status not in STATUSES or not code.lstrip("-").isdigit():
+            raise PipelineError(
+                f"--step {value!r}: expected NAME=STATUS:CODE:NOTE with STATUS one of {', '.join(STATUSES)}"
+            )
+        found.append(StepOutcome(name, status, int(code), 0.0, note))  # type: ignore[arg-type]
+    return tuple(found)
+
+
+def load_inputs(
+    out: Path, config: Config, current: str, given: tuple[StepOutcome, ...] | None = None
+) -> ReportInputs:
     """Read what the steps left in ``out``, keeping only results of the model and run reported on.
 
     Results that name another model (``model_sha256``) are set aside as stale. When ``run.json``
     belongs to this run (the host runner's report step), validation and drift must come from it
     too (or from a step it restored from the cache); otherwise each section shows its own run.
+    ``given``: how each step ended, from a caller that assembled ``out`` from this run's steps alone
+    (the Dagger module); they make the run reported on, and no file is older than it.
     """
     metadata = read_optional(out / outdir.MODEL / ModelMetadata.FILE, ModelMetadata)
     run = read_optional(out / Run.FILE, Run)
     run = run if run is not None and run.run == current else None
+    shown = run
+    if given is not None:
+        shown = Run(current, datetime.now(UTC).isoformat(timespec="seconds"), given)
+        write_record(out / Run.FILE, shown)
+        run = None  # nothing in out/ belongs to another run: the caller placed each file
     stale: list[str] = []
 
     def for_model(record: T | None, name: str) -> T | None:
@@ -108,7 +145,7 @@ def load_inputs(out: Path, config: Config, current: str) -> ReportInputs:
         validation=validation,
         drift=drift,
         metadata=metadata,
-        run=run,
+        run=shown,
         image=for_model(read_optional(out / Image.FILE, Image), Image.FILE),
         smoke=for_model(read_optional(out / Smoke.FILE, Smoke), Smoke.FILE),
         description=config.description,

@@ -264,11 +264,12 @@ def serving_section(image: Image | None, smoke: Smoke | None) -> str:
     """Return the serving image and its smoke test, when they ran for this model."""
     if image is None and smoke is None:
         return ""
-    lines = ["## Serving image", ""]
+    lines = ["## Serving image"]
     if image is not None:
-        lines.append(
-            f"Built `{image.tag}` ({image.size_bytes / 1e6:.0f} MB on `{image.base_image}`) in run `{image.run}`."
-        )
+        lines += [
+            "",
+            f"Built `{image.tag}` ({image.size_bytes / 1e6:.0f} MB on `{image.base_image}`) in run `{image.run}`.",
+        ]
     if smoke is not None:
         rows = [(c.name, str(c.status), c.message) for c in smoke.checks]
         lines += ["", f"Smoke test against {smoke.url}: {'passed' if smoke.passed else 'FAILED'}.", ""]

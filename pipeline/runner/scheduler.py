@@ -1,6 +1,8 @@
 """The host runner: the DAG of ``pipeline/dag.py`` on this machine, steps as subprocesses.
 
-A run has an id (``$ML_CICD_RUN`` in every step's environment, so each result names it) and
+A run has an id (``$ML_CICD_RUN`` in the environment of every step of the run, so each result
+names it; the repository checks, lint and test, get none: a step's environment is its own, never
+the runner's, so the tests' own runs make their own ids) and
 first removes what its steps write from ``--out``, so nothing from an earlier run survives to
 be shown as current; ``run.json`` records how each step ended, for the report. Steps start once
 their needs have ended; independent ones (lint, test, validate) run concurrently. A status line
@@ -175,7 +177,10 @@ class Runner:
         handle = job.log.open("ab")
         try:
             job.process = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, env=_child_env(self.run)
+                argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=_child_env(self.run if job.step.in_run else None),
             )
         except FileNotFoundError:
             job.process = None
@@ -262,11 +267,13 @@ def _resolve(argv: tuple[str, ...]) -> list[str]:
     return [sys.executable, *argv[1:]] if argv[0] == "python" else list(argv)
 
 
-def _child_env(run: str) -> dict[str, str]:
-    env = dict(os.environ)
+def _child_env(run: str | None) -> dict[str, str]:
+    """Return a step's environment: this machine's, without any run id of the runner's own, plus ``run``."""
+    env = {name: value for name, value in os.environ.items() if name != RUN_ENV}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env[RUN_ENV] = run
+    if run is not None:
+        env[RUN_ENV] = run
     return env
 
 

@@ -1,9 +1,13 @@
 """The MlCicd object: one Dagger function per CI step, and the pipelines that compose them.
 
 Each step runs the same ``python -m pipeline ...`` argv as the host runner (``pipeline/dag.py``)
-in a container built by ``_containers``. Artefacts travel between steps as Directories placed
-at the host runner's paths (``out/...``). Nothing is caught: a failing exec fails the call with
-its own output, except where a function must still return a report (its docstring says so).
+in a container built from ``spec.py`` (the definition the container replica builds from too).
+Artefacts travel between steps as Directories placed at the host runner's paths (``out/...``).
+A single step's function lets a failing exec fail the call with its own output. The whole DAG
+(``report``, ``artifacts``, ``full_pipeline``) runs like the host runner: every step's exit code is
+read, the first failure stops the steps after it, the report always runs and names every step's
+outcome; ``full_pipeline`` then fails inside the failing step's container, so ``dagger call -i``
+opens a shell where that step ran and the error shows the report once.
 
 Cache policy (each function's decorator; the README's table, "Dagger", is checked against it):
 functions of the source alone keep the engine's default (results reused for identical arguments);
@@ -13,67 +17,60 @@ tag may have moved; functions with side effects never reuse a result ("never").
 
 import json
 import tomllib
+import uuid
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Final
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, NoReturn
 
 import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
 
 from ._containers import (
-    CHAMPION,
     CHAMPION_PLATFORM,
-    CONFIG,
-    EVALUATE,
-    GATE,
-    LINT,
-    MODEL,
-    OUT,
-    PORT,
-    PYTHON_IMAGE,
-    REPORT,
-    SERVICE,
-    SMOKE,
-    TEST,
-    TRAIN,
-    VALIDATE,
-    WORKDIR,
     Build,
     ca_secret,
     champion_model,
     function_cached,
-    image_labels,
+    python_env,
     registry_auth,
-    repository,
     run,
-    step,
     tag_mover,
 )
+from .spec import (
+    CHAMPION,
+    CONFIG,
+    IMAGE_STEP,
+    MODEL,
+    OUT,
+    PLATFORMS,
+    PORT,
+    PRODUCERS,
+    PYTHON_IMAGE,
+    REPORT_FILE,
+    SERVICE,
+    SOURCE_IGNORE,
+    WORKDIR,
+    commands,
+    image_labels,
+    platforms,
+    report_flags,
+    repository,
+    step,
+)
 
-SOURCE_IGNORE: Final[list[str]] = [
-    ".git",
-    ".venv",
-    "**/__pycache__",
-    "**/.pytest_cache",
-    "**/.mypy_cache",
-    "**/.ruff_cache",
-    ".cache",
-    "out",
-    "registry",
-    "sdk",
-    "build",
-    "dist",
-    "**/*.egg-info",
-]
 PROTECTED_TAG: Final[str] = "production"
-REPORT_FILE: Final[str] = f"{OUT}/report.md"
+FAILURE_REPORT: Final[str] = "/tmp/ml-cicd-report.md"  # where a failing call shows the report from
 SESSION, NEVER = "session", "never"
+ANY = dagger.ReturnType.ANY
 
 Source = Annotated[
     dagger.Directory,
     DefaultPath("/"),
-    Ignore(SOURCE_IGNORE),
-    Doc("project root (default: this repository, without .git, venvs, caches and local artefacts)"),
+    Ignore(list(SOURCE_IGNORE)),
+    Doc(
+        "project root; called as a remote module (-m), pass --source=. (the default is the module's own repository)"
+    ),
 ]
 Full = Annotated[bool, Doc("train on every row instead of the configured CI sample (adds --full)")]
 Champion = Annotated[dagger.Directory | None, Doc("champion model artefact directory to gate against")]
@@ -85,10 +82,35 @@ Revision = Annotated[
 ]
 Address = Annotated[str, Doc("image repository to push to, without tag, e.g. ghcr.io/acme/churn")]
 Approve = Annotated[bool, Doc(f"explicit approval, required to move the {PROTECTED_TAG} tag")]
+StepName = Annotated[
+    str, Doc("step to open: lint, test, validate, train, evaluate, gate, smoke_test or report")
+]
 
 
 class GateFailed(Exception):
-    """The candidate did not pass its required gates; the message is the report."""
+    """The candidate did not pass, or the pipeline stopped; the message says which step and why."""
+
+
+Outcome = tuple[str, int, str]  # status (ok, failed, skipped), exit code, note
+
+
+@dataclass
+class Ran:
+    """A whole-DAG run: how each step ended, the container each ran in, and the report step."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    containers: dict[str, dagger.Container] = field(default_factory=dict)
+    outs: dict[str, dagger.Directory] = field(default_factory=dict)  # the out/ each step left, if any
+    images: list[dagger.Container] = field(default_factory=list)  # one per platform, the first smoke-tested
+    report: dagger.Container | None = None
+
+    def report_file(self) -> dagger.File | None:
+        """Return report.md of the report step, when it ran."""
+        return None if self.report is None else self.report.file(REPORT_FILE)
+
+    def failed(self) -> str | None:
+        """Return the first step that failed, or None."""
+        return next((name for name, (status, _, _) in self.outcomes.items() if status == "failed"), None)
 
 
 @object_type
@@ -109,6 +131,13 @@ class MlCicd:
         str,
         Doc(f"platform to pull the champion image for (default {CHAMPION_PLATFORM}; only files are read)"),
     ] = CHAMPION_PLATFORM
+    platforms: Annotated[
+        str,
+        Doc(
+            "platforms to build and publish the serving image for, comma-separated (default linux/amd64, "
+            "what production runs, whatever the engine's own platform); the first is smoke-tested"
+        ),
+    ] = ",".join(PLATFORMS)
     repository: Annotated[
         str, Doc("repository URL for the image's source label, e.g. https://github.com/acme/churn")
     ] = ""
@@ -117,29 +146,30 @@ class MlCicd:
     @check
     async def lint(self, source: Source) -> str:
         """Run ruff check, ruff format --check, mypy and actionlint."""
-        return await self._lint(source, await self._ca()).stdout()
+        return await self._chain("lint", source, await self._ca()).stdout()
 
     @function
     @check
     async def test(self, source: Source) -> str:
         """Run the default test suite (no slow, docker or dagger tests)."""
-        return await self._test(source, await self._ca()).stdout()
+        return await self._chain("test", source, await self._ca()).stdout()
 
     @function
     @check
     async def validate(self, source: Source) -> str:
         """Validate the configured table against its schema and drift reference."""
-        return await self._validate(source, await self._ca()).stdout()
+        return await self._chain("validate", source, await self._ca()).stdout()
 
     @function
     async def train(self, source: Source, full: Full = False, revision: Revision = "") -> dagger.Directory:
         """Train the model and return its artefact directory (out/model)."""
-        return self._train(source, await self._ca(), full, revision).directory(MODEL)
+        return self._chain("train", source, await self._ca(), full, None, revision).directory(MODEL)
 
     @function
     async def evaluate(self, source: Source, full: Full = False, revision: Revision = "") -> dagger.File:
         """Evaluate the trained model on held-out rows and return metrics.json."""
-        return self._evaluate(source, await self._ca(), full, revision).file(f"{OUT}/metrics.json")
+        ctr = self._chain("evaluate", source, await self._ca(), full, None, revision)
+        return ctr.file(f"{OUT}/metrics.json")
 
     @function_cached(SESSION)
     async def gate(
@@ -152,7 +182,7 @@ class MlCicd:
     ) -> dagger.File:
         """Apply the quality gates (against the champion, when given) and return gates.json."""
         ca, champ = await self._ca(), self._champion(champion, champion_image)
-        return self._gate(source, ca, full, champ, revision).file(f"{OUT}/gates.json")
+        return self._chain("gate", source, ca, full, champ, revision).file(f"{OUT}/gates.json")
 
     @function_cached(SESSION)
     async def report(
@@ -163,9 +193,10 @@ class MlCicd:
         full: Full = False,
         revision: Revision = "",
     ) -> str:
-        """Return the markdown report, written even when a gate failed (the report says which)."""
-        ca, champ = await self._ca(), self._champion(champion, champion_image)
-        return await self._report(source, ca, full, champ, revision).file(REPORT_FILE).contents()
+        """Run the whole DAG and return the markdown report, whatever failed (the report says what)."""
+        ran = await self._pipeline(source, champion, champion_image, full, revision)
+        assert ran.report is not None
+        return await ran.report.file(REPORT_FILE).contents()
 
     @function_cached(SESSION)
     async def artifacts(
@@ -176,9 +207,10 @@ class MlCicd:
         full: Full = False,
         revision: Revision = "",
     ) -> dagger.Directory:
-        """Return out/ (model, metrics, gates, report, ...), written even when a gate failed."""
-        ca, champ = await self._ca(), self._champion(champion, champion_image)
-        return self._report(source, ca, full, champ, revision).directory(OUT)
+        """Run the whole DAG and return out/ (report, run.json, model, metrics, gates, ...), whatever failed."""
+        ran = await self._pipeline(source, champion, champion_image, full, revision)
+        assert ran.report is not None
+        return ran.report.directory(OUT)
 
     @function_cached(SESSION)
     async def build_image(
@@ -189,9 +221,10 @@ class MlCicd:
         full: Full = False,
         revision: Revision = "",
     ) -> dagger.Container:
-        """Build the serving image from the Dockerfile with the gated model inside."""
+        """Build the serving image from the Dockerfile with the gated model inside (the first platform)."""
         ca, champ = await self._ca(), self._champion(champion, champion_image)
-        return await self._passing_image(source, ca, full, champ, revision)
+        gated = await self._passed_gate(source, ca, full, champ, revision)
+        return (await self._images(source, ca, gated, revision))[0]
 
     @function_cached(SESSION)
     async def smoke_test(
@@ -204,8 +237,39 @@ class MlCicd:
     ) -> str:
         """Start the serving image as a service and check /health and /predict through it."""
         ca, champ = await self._ca(), self._champion(champion, champion_image)
-        image = await self._passing_image(source, ca, full, champ, revision)
-        return await self._smoke_test(source, ca, image, full, champ, revision).stdout()
+        gated = await self._passed_gate(source, ca, full, champ, revision)
+        image = (await self._images(source, ca, gated, revision))[0]
+        smoke = self._before("smoke_test", source, ca, {"gate": gated.directory(OUT)}, service=image)
+        return await smoke.with_(run(commands(step("smoke_test")))).stdout()
+
+    @function_cached(SESSION)
+    async def step(
+        self,
+        name: StepName,
+        source: Source,
+        champion: Champion = None,
+        champion_image: ChampionImage = "",
+        full: Full = False,
+        revision: Revision = "",
+    ) -> dagger.Container:
+        """Return the container a step ran in, after its commands (any exit code), to open a terminal there."""
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
+        spec = step(name)
+        if spec.name == "smoke_test":
+            gated = await self._passed_gate(source, ca, full, champ, revision)
+            image = (await self._images(source, ca, gated, revision))[0]
+            ctr = self._before(name, source, ca, {"gate": gated.directory(OUT)}, service=image)
+        elif spec.name == "report":
+            ran = await self._pipeline(source, champion, champion_image, full, revision)
+            assert ran.report is not None
+            return ran.report
+        else:
+            inputs = {
+                need: self._chain(need, source, ca, full, champ, revision).directory(OUT)
+                for need in spec.inputs
+            }
+            ctr = self._before(name, source, ca, inputs, full, champ, revision)
+        return ctr.with_(run(commands(spec, full), ANY))
 
     @function_cached(NEVER)
     async def publish(
@@ -217,11 +281,11 @@ class MlCicd:
         champion_image: ChampionImage = "",
         full: Full = False,
     ) -> str:
-        """Push the serving image tagged with the commit SHA and return its address with digest."""
+        """Push the serving image (every platform) tagged with the commit SHA and return its address with digest."""
         _need_revision(address, revision)
         ca, champ = await self._ca(), self._champion(champion, champion_image)
-        image = await self._passing_image(source, ca, full, champ, revision)
-        return await self._publish(image, address, revision)
+        gated = await self._passed_gate(source, ca, full, champ, revision)
+        return await self._publish(await self._images(source, ca, gated, revision), address, revision)
 
     @function_cached(NEVER)
     async def promote(
@@ -254,24 +318,34 @@ class MlCicd:
     ) -> str:
         """Validate new data, train on all of it, gate against the champion, publish only if it passes.
 
-        Exit 1 from the gate is the expected "not better" outcome: the report is returned, saying the
-        candidate was not published, and the call succeeds. Any other failure (bad data, exit 2 from
-        the gate) fails the call.
+        The decision is read from gates.json: present and not passed is the expected "not better"
+        outcome (the report is returned, nothing is published, the call succeeds). Anything else that
+        is not a pass (bad data, exit 2, a crash with no gates.json) fails the call with its error.
         """
         _need_revision(address, revision)
         if data is not None:
-            table = tomllib.loads(await source.file(CONFIG).contents())["data"]["path"]
-            source = source.with_file(table, data)
+            source = source.with_file(await _data_path(source), data)
         ca, champ = await self._ca(), self._champion(None, champion_image)
-        await self._validate(source, ca).sync()
-        gated = self._gate(source, ca, True, champ, revision)
-        report = await self._report_of(source, ca, gated).file(REPORT_FILE).contents()
-        not_better = retrain_outcome(await gated.exit_code(), report)
+        ran = Ran()
+        for name in ("validate", "train", "evaluate", "gate"):
+            await self._run_step(ran, name, source, ca, True, champ, revision)
+            if ran.failed():
+                break
+        report = await self._report_text(ran, source, ca)
+        stopped = ran.failed()
+        if stopped is not None and stopped != "gate":
+            _, code, note = ran.outcomes[stopped]
+            await _fail_in(ran.containers[stopped], stopped, code, ran.report_file(), note)
+        gated = ran.containers["gate"]
+        names = await gated.directory(OUT).entries()
+        gates = await gated.file(f"{OUT}/gates.json").contents() if "gates.json" in names else None
+        not_better = retrain_outcome(ran.outcomes["gate"][1], gates, report)
         if not_better is not None:
             return not_better
-        image = await self._image(source, ca, gated, revision)
-        await self._smoke_test(source, ca, image, True, champ, revision).sync()
-        published = await self._publish(image, address, revision)
+        images = await self._images(source, ca, gated, revision)
+        smoke = self._before("smoke_test", source, ca, {"gate": gated.directory(OUT)}, service=images[0])
+        await smoke.with_(run(commands(step("smoke_test")))).sync()
+        published = await self._publish(images, address, revision)
         return f"{report}\n\nPublished `{published}`.\n"
 
     @function_cached(NEVER)
@@ -286,23 +360,21 @@ class MlCicd:
     ) -> str:
         """Run the whole DAG and return the markdown report; publish when an address is given.
 
-        lint, test and validate run concurrently; then train, evaluate and gate (once, whatever its exit
-        code), the report; when a required gate did not pass the call fails with the report as its
-        error; otherwise build_image, smoke_test and publish.
+        lint, test and validate run concurrently; then train, evaluate, gate, the image, its smoke test
+        and the report (always). When a step failed, the call fails inside that step's container (its
+        error is the report, then one line naming the step); otherwise the image is published.
         """
         if address:
             _need_revision(address, revision)
-        ca, champ = await self._ca(), self._champion(champion, champion_image)
-        await _concurrently(
-            self._lint(source, ca).sync, self._test(source, ca).sync, self._validate(source, ca).sync
-        )
-        gated = self._gate(source, ca, full, champ, revision)
-        report = await self._report_of(source, ca, gated).file(REPORT_FILE).contents()
-        await _require_pass(gated, report)
-        image = await self._image(source, ca, gated, revision)
-        await self._smoke_test(source, ca, image, full, champ, revision).sync()
+        ran = await self._pipeline(source, champion, champion_image, full, revision)
+        assert ran.report is not None
+        failed = ran.failed()
+        if failed is not None:
+            _, code, note = ran.outcomes[failed]
+            await _fail_in(ran.containers.get(failed), failed, code, ran.report_file(), note)
+        report = await ran.report.file(REPORT_FILE).contents()
         if address:
-            published = await self._publish(image, address, revision)
+            published = await self._publish(ran.images, address, revision)
             report = f"{report}\n\nPublished `{published}`.\n"
         return report
 
@@ -323,62 +395,53 @@ class MlCicd:
             return champion_model(champion_image, self.champion_platform, self._auth(champion_image))
         return champion
 
-    def _lint(self, source: dagger.Directory, ca: dagger.Secret | None) -> dagger.Container:
-        # actionlint finds the workflows from the repository root, marked by .git (not in the source)
-        return step(source, ca).with_directory(f"{WORKDIR}/.git", dag.directory()).with_(run(LINT))
-
-    def _test(self, source: dagger.Directory, ca: dagger.Secret | None) -> dagger.Container:
-        return step(source, ca).with_(run(TEST))
-
-    def _validate(self, source: dagger.Directory, ca: dagger.Secret | None) -> dagger.Container:
-        return step(source, ca).with_(run(VALIDATE))
-
-    def _train(
-        self, source: dagger.Directory, ca: dagger.Secret | None, full: bool = False, revision: str = ""
-    ) -> dagger.Container:
-        ctr = step(source, ca)
-        if revision:
-            ctr = ctr.with_env_variable("GIT_COMMIT", revision)
-        return ctr.with_(run([(*argv, "--full") if full else argv for argv in TRAIN]))
-
-    def _evaluate(
-        self, source: dagger.Directory, ca: dagger.Secret | None, full: bool = False, revision: str = ""
-    ) -> dagger.Container:
-        trained = self._train(source, ca, full, revision).directory(OUT)
-        return step(source, ca, trained).with_(run(EVALUATE))
-
-    def _gate(
+    def _before(
         self,
+        name: str,
         source: dagger.Directory,
         ca: dagger.Secret | None,
+        inputs: dict[str, dagger.Directory],
         full: bool = False,
         champion: dagger.Directory | None = None,
         revision: str = "",
+        service: dagger.Container | None = None,
     ) -> dagger.Container:
-        """The gate step, run whatever its exit code: callers read ``exit_code()`` (one gate exec per call)."""
-        validated = self._validate(source, ca).directory(OUT)
-        evaluated = self._evaluate(source, ca, full, revision).directory(OUT)
-        ctr = step(source, ca, validated, evaluated)
-        if champion is not None:
+        """Return step ``name``'s container before its commands: env, source, the inputs' out/, extras."""
+        spec = step(name)
+        ctr = dag.container().with_(python_env(source, ca)).with_directory(WORKDIR, source)
+        for need in spec.inputs:
+            ctr = ctr.with_directory(f"{WORKDIR}/{OUT}", inputs[need])
+        if spec.git_marker:
+            ctr = ctr.with_directory(f"{WORKDIR}/.git", dag.directory())
+        if spec.champion and champion is not None:
             ctr = ctr.with_directory(f"{WORKDIR}/{CHAMPION}", champion)
-        return ctr.with_(run(GATE, dagger.ReturnType.ANY))
+        if spec.revision and revision:
+            ctr = ctr.with_env_variable("GIT_COMMIT", revision)
+        if spec.service and service is not None:
+            ctr = ctr.with_service_binding(
+                SERVICE, service.with_exposed_port(PORT).as_service(use_entrypoint=True)
+            )
+        return ctr
 
-    def _report(
+    def _chain(
         self,
+        name: str,
         source: dagger.Directory,
         ca: dagger.Secret | None,
         full: bool = False,
         champion: dagger.Directory | None = None,
         revision: str = "",
     ) -> dagger.Container:
-        return self._report_of(source, ca, self._gate(source, ca, full, champion, revision))
+        """Return step ``name`` after its commands, its inputs' steps before it (the gate runs with any exit code)."""
+        spec = step(name)
+        inputs = {
+            need: self._chain(need, source, ca, full, champion, revision).directory(OUT)
+            for need in spec.inputs
+        }
+        ctr = self._before(name, source, ca, inputs, full, champion, revision)
+        return ctr.with_(run(commands(spec, full), ANY if name == "gate" else dagger.ReturnType.SUCCESS))
 
-    def _report_of(
-        self, source: dagger.Directory, ca: dagger.Secret | None, gated: dagger.Container
-    ) -> dagger.Container:
-        return step(source, ca, gated.directory(OUT)).with_(run(REPORT))
-
-    async def _passing_image(
+    async def _passed_gate(
         self,
         source: dagger.Directory,
         ca: dagger.Secret | None,
@@ -386,21 +449,99 @@ class MlCicd:
         champion: dagger.Directory | None,
         revision: str,
     ) -> dagger.Container:
-        """Build the image of a model whose required gates passed (else fail with the report)."""
-        gated = self._gate(source, ca, full, champion, revision)
-        if await gated.exit_code() != 0:
-            await _require_pass(gated, await self._report_of(source, ca, gated).file(REPORT_FILE).contents())
-        return await self._image(source, ca, gated, revision)
+        """Return the gate step's container, failing the call from inside it when the gate did not pass."""
+        gated = self._chain("gate", source, ca, full, champion, revision)
+        code = await gated.exit_code()
+        if code != 0:
+            shown = dag.directory().with_new_file("gate.txt", await gated.stdout()).file("gate.txt")
+            await _fail_in(gated, "gate", code, shown)
+        return gated
 
-    async def _image(
+    async def _run_step(
+        self,
+        ran: Ran,
+        name: str,
+        source: dagger.Directory,
+        ca: dagger.Secret | None,
+        full: bool = False,
+        champion: dagger.Directory | None = None,
+        revision: str = "",
+        service: dagger.Container | None = None,
+    ) -> None:
+        """Run step ``name`` command by command with any exit code, stopping at the first failure; record it."""
+        spec = step(name)
+        inputs = {need: ran.containers[need].directory(OUT) for need in spec.inputs}
+        ctr = self._before(name, source, ca, inputs, full, champion, revision, service)
+        code = 0
+        for argv in commands(spec, full):
+            ctr = ctr.with_exec(list(argv), expect=ANY)
+            code = await ctr.exit_code()
+            if code != 0:
+                break
+        ran.containers[name] = ctr
+        if code == 0:
+            ran.outcomes[name] = ("ok", 0, "")
+        else:
+            ran.outcomes[name] = ("failed", code, error_line(await ctr.stdout() + "\n" + await ctr.stderr()))
+        if name in PRODUCERS and (code == 0 or OUT in await ctr.directory(WORKDIR).entries()):
+            ran.outs[name] = ctr.directory(OUT)
+
+    async def _pipeline(
+        self,
+        source: dagger.Directory,
+        champion: dagger.Directory | None,
+        champion_image: str,
+        full: bool,
+        revision: str,
+    ) -> Ran:
+        """Run the whole DAG as the host runner does and return how it went, the report included."""
+        ca, champ = await self._ca(), self._champion(champion, champion_image)
+        ran = Ran()
+
+        def first(name: str) -> Callable[[], Coroutine[Any, Any, None]]:
+            return lambda: self._run_step(ran, name, source, ca)
+
+        await _concurrently(first("lint"), first("test"), first("validate"))
+        ran.outcomes = {name: ran.outcomes[name] for name in ("lint", "test", "validate")}
+        for name in ("train", "evaluate", "gate"):
+            if ran.failed() is None:
+                await self._run_step(ran, name, source, ca, full, champ, revision)
+        if ran.failed() is None:
+            images = await self._images(source, ca, ran.containers["gate"], revision)
+            try:
+                await images[0].sync()
+            except dagger.QueryError as error:
+                ran.outcomes[IMAGE_STEP] = ("failed", 1, error_line(str(error)))
+            else:
+                ran.images = images
+                ran.outcomes[IMAGE_STEP] = ("ok", 0, "")
+                await self._run_step(ran, "smoke_test", source, ca, service=images[0])
+        ran.report = self._report(ran, source, ca)
+        return ran
+
+    def _report(self, ran: Ran, source: dagger.Directory, ca: dagger.Secret | None) -> dagger.Container:
+        """Return the report step: every producer's out/ merged in order, every step's outcome as --step."""
+        ctr = self._before("report", source, ca, {})
+        for name in PRODUCERS:
+            if name in ran.outs:
+                ctr = ctr.with_directory(f"{WORKDIR}/{OUT}", ran.outs[name])
+        argv = (*commands(step("report"))[0], *report_flags(ran.outcomes))
+        return ctr.with_exec(list(argv))
+
+    async def _report_text(self, ran: Ran, source: dagger.Directory, ca: dagger.Secret | None) -> str:
+        ran.report = self._report(ran, source, ca)
+        return await ran.report.file(REPORT_FILE).contents()
+
+    async def _images(
         self, source: dagger.Directory, ca: dagger.Secret | None, gated: dagger.Container, revision: str
-    ) -> dagger.Container:
-        """Build the serving image from the gated model, with the same labels as the host build."""
+    ) -> list[dagger.Container]:
+        """Build the serving image of the gated model for each platform, with the host build's labels."""
         out = gated.directory(OUT)
         metadata = json.loads(await out.file("model/metadata.json").contents())
         metrics = json.loads(await out.file("metrics.json").contents())
         labels = image_labels(metadata, metrics, revision, self.repository)
-        return self._build(source, ca, out.directory("model"), labels)
+        model = out.directory("model")
+        return [self._build(source, ca, model, labels, platform) for platform in platforms(self.platforms)]
 
     def _build(
         self,
@@ -408,35 +549,30 @@ class MlCicd:
         ca: dagger.Secret | None,
         model: dagger.Directory,
         labels: dict[str, str],
+        platform: str = PLATFORMS[0],
     ) -> dagger.Container:
         build_args = [dagger.BuildArg("BASE_IMAGE", PYTHON_IMAGE), dagger.BuildArg("MODEL_DIR", MODEL)]
         build_args += [dagger.BuildArg(name, value) for name, value in labels.items()]
         context = source.with_directory(MODEL, model)
-        return context.docker_build(build_args=build_args, secrets=[ca] if ca is not None else None)
+        return context.docker_build(
+            platform=dagger.Platform(platform),
+            build_args=build_args,
+            secrets=[ca] if ca is not None else None,
+        )
 
-    def _smoke_test(
-        self,
-        source: dagger.Directory,
-        ca: dagger.Secret | None,
-        image: dagger.Container,
-        full: bool = False,
-        champion: dagger.Directory | None = None,
-        revision: str = "",
-    ) -> dagger.Container:
-        service = image.with_exposed_port(PORT).as_service(use_entrypoint=True)
-        gated = self._gate(source, ca, full, champion, revision).directory(OUT)
-        return step(source, ca, gated).with_service_binding(SERVICE, service).with_(run(SMOKE))
-
-    async def _publish(self, image: dagger.Container, address: str, revision: str) -> str:
-        """Push ``image`` as ``address:revision`` and return the reference with its digest."""
-        return await image.with_(self._auth(address)).publish(f"{address}:{revision}")
+    async def _publish(self, images: list[dagger.Container], address: str, revision: str) -> str:
+        """Push ``images`` (one per platform) as ``address:revision``; return the reference with its digest."""
+        first, *variants = images
+        return await first.with_(self._auth(address)).publish(
+            f"{address}:{revision}", platform_variants=variants or None
+        )
 
     async def _move_tag(self, image: str, tag: str, approve: bool) -> str:
         """Point ``tag`` of ``image``'s repository at its published manifest; return ``repo:tag@digest``."""
         if tag == PROTECTED_TAG and not approve:
             raise ValueError(f"moving the {PROTECTED_TAG} tag needs --approve (an explicit approval)")
         target = f"{repository(image)}:{tag}"
-        mover = tag_mover(image, target, self.registry_username, self.registry_password)
+        mover = tag_mover(image, target, self.registry_username, self.registry_password, uuid.uuid4().hex)
         return (await mover.stdout()).strip().splitlines()[-1]
 
 
@@ -446,42 +582,65 @@ def _need_revision(address: str, revision: str) -> None:
         raise ValueError(f"publishing to {address!r} needs --revision (the commit SHA used as the image tag)")
 
 
-async def _require_pass(gated: dagger.Container, report: str) -> None:
-    """Raise :class:`GateFailed` carrying ``report`` when the gate step did not exit 0.
+async def _data_path(source: dagger.Directory) -> str:
+    """Return the configured table's path (``[data] path`` of the config), read from the source."""
+    return str(tomllib.loads(await source.file(CONFIG).contents())["data"]["path"])
 
-    This is where the module catches a step's outcome rather than letting it fail the call: the
-    user must see the report (``dagger call`` prints the error message in full) and the call must
-    still exit non-zero.
+
+def failure_line(name: str, code: int) -> str:
+    """Return the one line that says which step stopped the pipeline and what its exit code means."""
+    if name == "gate" and code == 1:
+        return "the gate step exited 1: the candidate did not pass its required gates"
+    if code == 2:
+        return f"the {name} step exited 2: bad input or config, no verdict on the model"
+    return f"the {name} step failed (exit {code})"
+
+
+async def _fail_in(
+    ctr: dagger.Container | None, name: str, code: int, report: dagger.File | None, note: str = ""
+) -> NoReturn:
+    """Fail the call from inside ``ctr``, the container step ``name`` ran in: ``dagger call -i`` opens a shell there.
+
+    The error shows the report once (when there is one), then :func:`failure_line`. This is the one
+    place the module turns a step's outcome into a failure itself, after the report was made.
     """
-    failure = gate_failure(await gated.exit_code(), report)
-    if failure is not None:
-        raise failure
+    line = failure_line(name, code)
+    if ctr is None:  # the image build: no step container to open
+        text = await report.contents() if report is not None else ""
+        raise GateFailed(f"{text}\n\n{line}: {note}".lstrip())
+    script = 'printf "\\n%s\\n" "$1" >&2; exit "$2"'
+    if report is not None:
+        ctr = ctr.with_file(FAILURE_REPORT, report)
+        script = f"cat {FAILURE_REPORT} >&2; " + script
+    await ctr.with_exec(["sh", "-c", script, "fail", line, str(code)]).sync()
+    raise GateFailed(line)  # not reached: the exec above fails with the step's exit code
 
 
-def gate_failure(code: int, report: str) -> GateFailed | None:
-    """Return the error for a gate step that exited ``code`` (None when it passed), the report first."""
-    if code == 0:
-        return None
-    return GateFailed(
-        f"{report}\n\nthe gate step exited {code}: the candidate did not pass its required gates"
-    )
+def retrain_outcome(code: int, gates: str | None, report: str) -> str | None:
+    """Decide a retrain from gates.json: None to go on and publish, else the call's result.
 
-
-def retrain_outcome(code: int, report: str) -> str | None:
-    """Decide a retrain from its gate's exit code: None to go on and publish, else the call's result.
-
-    1 is the CLI's "a check ran and did not pass": the call succeeds with the report and says nothing
-    was published. Any other non-zero code (2: bad input or config) is no verdict on the model:
-    raise, so that the job fails.
+    ``gates`` is the text of gates.json, None when the gate step wrote none. A pass (exit 0 and
+    ``passed``) goes on; a verdict of "not passed" with exit 1 is "not better": the call succeeds
+    with the report and says nothing was published. Anything else (exit 2, a crash with no
+    gates.json, a file that contradicts the exit code) is no verdict on the model: raise.
     """
-    if code == 0:
+    try:
+        verdict = json.loads(gates)["passed"] if gates is not None else None
+    except (ValueError, KeyError, TypeError):
+        verdict = None
+    if code == 0 and verdict is True:
         return None
-    if code == 1:
-        return f"{report}\n\nNot published: the candidate did not pass the gates.\n"
-    raise GateFailed(
-        f"{report}\n\nthe gate step exited {code}, which is no verdict on the model (2: bad input or "
-        "config); nothing published"
-    )
+    if code == 1 and verdict is False:
+        return f"{report}\n\nNot better, not published: the candidate did not pass the gates.\n"
+    written = "no gates.json" if gates is None else f"gates.json says passed={verdict}"
+    raise GateFailed(f"{report}\n\n{failure_line('gate', code)} with {written}: nothing published")
+
+
+def error_line(output: str) -> str:
+    """Return a failed step's one-line reason: its last ``error:`` line, else its last line (as the host runner)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no output"])[-1].removeprefix("error: ")
 
 
 async def _concurrently(*steps: Callable[[], Coroutine[Any, Any, object]]) -> None:

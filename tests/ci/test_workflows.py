@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import ClassVar
 
 import jsonschema
 import pytest
@@ -23,7 +24,8 @@ from tests.conftest import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = ("ci.yml", "retrain.yml", "promote.yml", "rollback.yml")
-DAGGER_VERSION = "0.21.11"
+DAGGER_VERSION = "0.21.11"  # the CLI the workflows install, and the SDK the offline tests use
+ENGINE_VERSION = "v0.21.0"
 # owner/repo -> (commit of the tag, tag); the commits were read from the actions' own repositories
 PINS = {
     "dagger/dagger-for-github": ("27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77", "v8.4.1"),
@@ -118,7 +120,10 @@ class TestWorkflows:
             r"^dagger-io==(\S+)$", (REPO / "requirements-dev.txt").read_text(), flags=re.MULTILINE
         )
         assert pin is not None and pin.group(1) == DAGGER_VERSION
-        assert _manifest()["engineVersion"] == f"v{DAGGER_VERSION}"
+        # the oldest engine the module needs: everything it uses exists at v0.21.0 (a CLI refuses a
+        # module whose engineVersion is newer than itself: core/schema/modulesource.go:2245-2246)
+        assert _manifest()["engineVersion"] == ENGINE_VERSION
+        assert tuple(map(int, DAGGER_VERSION.split("."))) >= tuple(map(int, ENGINE_VERSION[1:].split(".")))
 
     def test_ci_reports_and_uploads_from_the_same_job_even_after_a_failed_gate(self) -> None:
         text = _text("ci.yml")
@@ -136,21 +141,56 @@ class TestWorkflows:
             "full-pipeline --source=." in job and "artifacts --source=." in job and "export --path=out" in job
         )
         for step in (
-            "Artefacts, also after a failed gate",
+            "Artefacts, also after a failure",
             "Report to the job summary",
             "actions/upload-artifact@",
         ):
             block = job.split(step, 1)[1].split("\n      - ", 1)[0]
-            assert "if: always()" in block, f"ci.yml: {step!r} must run after a failure too"
-        assert 'cat out/report.md >> "$GITHUB_STEP_SUMMARY"' in job
+            assert "if: ${{ !cancelled() && " in block, (
+                f"ci.yml: {step!r} must run after a failure, not a cancel"
+            )
+        assert "always()" not in text, "always() keeps steps running on a cancelled run"
+        assert 'run: bash scripts/job-summary.sh "$OUTCOME" out/report.md >> "$GITHUB_STEP_SUMMARY"' in job
+        assert "OUTCOME: ${{ steps.dagger.outcome }}" in job
         assert (
             "--registry-password=env://REGISTRY_TOKEN" in job
             and "CHAMPION_IMAGE: ${{ vars.CHAMPION_IMAGE }}" in job
         )
 
+    @pytest.mark.parametrize(
+        ("changed", "docs_only"),
+        [
+            (["docs/guide.md"], True),
+            (["notes/CHANGELOG.md", "docs/img.png"], True),
+            (["README.md"], False),  # tests read it
+            (["docs/x.md", "ARCHITECTURE.md"], False),
+            (["pipeline/cli.py", "docs/x.md"], False),
+            (["tests/README.md.py"], False),
+        ],
+    )
+    def test_docs_only_changes_are_the_files_no_test_reads(self, changed: list[str], docs_only: bool) -> None:
+        # given the change check's two patterns, applied to a list of changed files as git prints it
+        job = _jobs(_text("ci.yml"))["pipeline"]
+        docs, read = re.findall(r"grep -q(?:vE|xE) '([^']+)'", job)
+        listing = "".join(f"{name}\n" for name in changed)
+        outside = (
+            subprocess.run(["grep", "-qvE", docs], input=listing, text=True, check=False).returncode == 0
+        )
+        tested = subprocess.run(["grep", "-qxE", read], input=listing, text=True, check=False).returncode == 0
+        # then the pipeline is skipped only when every file is documentation that no test reads
+        assert (not outside and not tested) is docs_only, (changed, outside, tested)
+        read_by_tests = {
+            m
+            for m in re.findall(
+                r"\b([A-Z]+\.md)\b", "".join(p.read_text() for p in (REPO / "tests").rglob("*.py"))
+            )
+            if (REPO / m).is_file()
+        }
+        assert read_by_tests <= {"README.md", "ARCHITECTURE.md"}, f"tests read {read_by_tests}: list them"
+
     def test_docs_only_changes_report_success_without_running_the_pipeline(self) -> None:
         job = _jobs(_text("ci.yml"))["pipeline"]
-        assert "id: changes" in job and "grep -qvE '(\\.md$|^docs/)'" in job
+        assert "id: changes" in job
         dagger_steps = job.split("uses: dagger/dagger-for-github@")[1:]
         assert len(dagger_steps) == 2
         assert job.count("steps.changes.outputs.code == 'true'") == 4, (
@@ -199,7 +239,54 @@ class TestWorkflows:
         assert "retrain --source=." in text and '--champion-image="$MODEL_IMAGE:production"' in text
         assert "--registry-password=env://REGISTRY_TOKEN" in text and "packages: write" in text
         summary = text.split("- name: Report to the job summary", 1)[1]
-        assert summary.lstrip().startswith("if: always()"), "a failed retrain would leave the summary empty"
+        assert summary.lstrip().startswith("if: ${{ !cancelled() }}"), "a failed retrain would leave it empty"
+
+
+class TestJobSummary:
+    """scripts/job-summary.sh: the job's real outcome first, never a passing report on a red job."""
+
+    ENV: ClassVar[dict[str, str]] = {
+        "REVISION": "c0ffee",
+        "CHAMPION_IMAGE": "ghcr.io/acme/churn:production",
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def _summary(self, outcome: str, report: Path) -> str:
+        done = subprocess.run(
+            ["bash", str(REPO / "scripts" / "job-summary.sh"), outcome, str(report)],
+            capture_output=True,
+            text=True,
+            env=self.ENV | {"REPOSITORY_URL": "https://github.com/acme/churn"},
+            check=True,
+        )
+        return done.stdout
+
+    def test_a_red_job_never_shows_a_passing_report(self, tmp_path: Path) -> None:
+        report = tmp_path / "report.md"
+        report.write_text("# Model report: PASSED\n\nAll required gates passed\n")
+        shown = self._summary("failure", report)
+        assert shown.startswith("**Job outcome: FAILED**") and "PASSED" not in shown, shown
+
+    def test_a_red_job_shows_the_failed_report_after_its_outcome(self, tmp_path: Path) -> None:
+        report = tmp_path / "report.md"
+        report.write_text("# Model report: FAILED\n\nStep **lint** failed (exit 1): F401\n")
+        shown = self._summary("failure", report)
+        assert shown.index("**Job outcome: FAILED**") < shown.index("Step **lint** failed (exit 1)")
+
+    def test_a_green_job_shows_its_report_and_the_call_that_reproduces_it(self, tmp_path: Path) -> None:
+        report = tmp_path / "report.md"
+        report.write_text("# Model report: PASSED\n")
+        shown = self._summary("success", report)
+        assert shown.startswith("**Job outcome: passed.**") and "# Model report: PASSED" in shown
+        assert (
+            "full-pipeline --source=. --revision=c0ffee --champion-image=ghcr.io/acme/churn:production"
+            in shown
+        )
+        assert "--repository=https://github.com/acme/churn" in shown
+
+    def test_no_report_says_the_pipeline_stopped_before_it(self, tmp_path: Path) -> None:
+        shown = self._summary("failure", tmp_path / "missing.md")
+        assert "No report: the pipeline stopped before the report step ran" in shown
 
 
 class TestManifest:

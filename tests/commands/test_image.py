@@ -36,7 +36,7 @@ from pipeline.io import docker as engine
 from pipeline.records import Image
 from tests.conftest import REPO, default_config_dict, dump_toml, write_project
 
-LOCAL_BASE = "local/python:3.11-bookworm"
+LOCAL_BASE = "local/python:3.13-trixie"
 LEAN_LIMIT_MB = 300  # a guard; the figures are in bench/bench_serving.py (target: 250 MB on the local base)
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 docker = pytest.mark.docker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,45 @@ def test_report_cli_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert exit_.value.code == 0
     assert "report.md" in capsys.readouterr().out
+
+
+def test_outcomes_given_by_the_caller_head_the_report_and_land_in_run_json(
+    trained: dict[str, Project], tmp_path: Path
+) -> None:
+    # given a gated model whose gates passed, and a caller (the Dagger module) that saw lint fail
+    project = copy_of(trained["good"], tmp_path)
+    assert main(project.cli("gate", "--champion", str(project.root / "none"))) == 0
+    steps = [
+        "lint=failed:1:pipeline/cli.py:3:1: F401 `os` imported but unused",
+        "test=ok:0:",
+        "validate=ok:0:",
+        "train=ok:0:",
+        "evaluate=ok:0:",
+        "gate=ok:0:",
+        "build_image=skipped:0:stopped after a failure",
+        "smoke_test=skipped:0:stopped after a failure",
+    ]
+
+    # when the report is written with those outcomes
+    assert main(project.cli("report", *[arg for step in steps for arg in ("--step", step)])) == 0
+    text = (project.out / "report.md").read_text()
+
+    # then it is headed FAILED by the failing step (never PASSED on a red run), every step's outcome is
+    # listed, and run.json records them for the job summary
+    assert text.startswith("# Model report: FAILED"), text.splitlines()[0]
+    assert "Step **lint** failed (exit 1): pipeline/cli.py:3:1: F401" in text
+    assert "build_image skipped (stopped after a failure)" in text
+    run = json.loads((project.out / "run.json").read_text())
+    assert [(s["name"], s["status"]) for s in run["steps"]][:2] == [("lint", "failed"), ("test", "ok")]
+
+
+@pytest.mark.parametrize("bad", ["lint", "lint=done:0:", "lint=ok:x:", "=ok:0:"])
+def test_a_malformed_step_outcome_is_one_line_and_exit_2(
+    trained: dict[str, Project], tmp_path: Path, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = copy_of(trained["good"], tmp_path)
+    before = sorted(p.name for p in project.out.iterdir())
+    assert main(project.cli("report", "--step", bad)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected NAME=STATUS:CODE:NOTE" in err[0], err
+    assert sorted(p.name for p in project.out.iterdir()) == before, "a refused report wrote something"

@@ -42,7 +42,7 @@ MODULE_NAME = "ml-cicd"
 PACKAGE = "ml_cicd"
 # Dagger functions that run no step of pipeline/dag.py themselves: they compose the step functions
 # or move published images. Anything else must be a step of the host runner's table.
-COMPOSITE = {"artifacts", "publish", "promote", "rollback", "retrain", "full_pipeline"}
+COMPOSITE = {"artifacts", "publish", "promote", "rollback", "retrain", "full_pipeline", "step"}
 CHECKS = {"lint", "test", "validate"}
 SIDE_EFFECTS = {"publish", "promote", "rollback", "retrain", "full_pipeline"}
 PIPELINE_ARGS = ("source", "champion", "champion_image", "full", "revision")
@@ -62,6 +62,7 @@ RETURNS = {
     "rollback": "str",
     "retrain": "str",
     "full_pipeline": "str",
+    "step": "Container",
 }
 MUST_IGNORE = {".git", ".venv", "out", "registry", "**/__pycache__", ".cache"}
 CACHE = REPO / ".cache" / "ml-cicd-tests"
@@ -191,6 +192,11 @@ def ml() -> ModuleType:
 @pytest.fixture(scope="module")
 def containers(ml: ModuleType) -> ModuleType:
     return importlib.import_module(f"{PACKAGE}._containers")
+
+
+@pytest.fixture(scope="module")
+def spec(ml: ModuleType) -> ModuleType:
+    return importlib.import_module(f"{PACKAGE}.spec")
 
 
 @pytest.fixture(scope="module")
@@ -376,70 +382,62 @@ class TestLockfile:
 
 class TestContainers:
     def test_steps_image_and_runtime_share_one_python_pinned_by_index_digest(
-        self, ml: ModuleType, containers: ModuleType, project: dict[str, Any]
+        self, ml: ModuleType, spec: ModuleType, project: dict[str, Any]
     ) -> None:
         # given a step container, the Dockerfile and pyproject.toml
-        calls = _calls(ml.MlCicd()._validate(dag.directory(), None))
+        calls = _calls(ml.MlCicd()._chain("validate", dag.directory(), None))
         image = calls[_index(calls, "from")].args["address"]
         dockerfile = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
         assert dockerfile is not None
-        # then steps, serving image and the module's runtime start from one current Python slim, by digest
-        assert (
-            image == containers.PYTHON_IMAGE == dockerfile.group(1) == project["tool"]["dagger"]["base-image"]
-        )
-        assert re.fullmatch(r"python:3\.14\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), image
-        assert containers.PYTHON_VERSION == "3.14" and image.startswith(
-            f"python:{containers.PYTHON_VERSION}."
-        )
+        # then steps, serving image and the module's runtime start from one Python 3.13 slim, by digest
+        assert image == spec.PYTHON_IMAGE == dockerfile.group(1) == project["tool"]["dagger"]["base-image"]
+        assert re.fullmatch(r"python:3\.13\.\d+-slim-trixie@sha256:[0-9a-f]{64}", image), image
+        assert spec.PYTHON_VERSION == "3.13" and image.startswith(f"python:{spec.PYTHON_VERSION}.")
+        # and the stand-in built here is of the same Debian release and Python minor
+        assert spec.STAND_IN == "local/python:3.13-trixie"
+        engine = (REPO / "scripts" / "docker-engine.sh").read_text()
+        assert "RELEASE=trixie" in engine and "local/python:3.13-$RELEASE" in engine
 
-    def test_pip_cache_volume_is_named_per_tool_and_python_version(
-        self, ml: ModuleType, containers: ModuleType
-    ) -> None:
-        calls = _calls(ml.MlCicd()._validate(dag.directory(), None))
+    def test_pip_cache_volume_is_named_per_tool_and_python_version(self, ml: ModuleType) -> None:
+        calls = _calls(ml.MlCicd()._chain("validate", dag.directory(), None))
         mount = calls[_index(calls, "withMountedCache", path="/root/.cache/pip")]
         key = _calls(mount.args["cache"])[-1].args["key"]
-        minor = re.match(r"python:(\d+\.\d+)", containers.PYTHON_IMAGE)
-        assert minor is not None
-        assert "pip" in key and minor.group(1) in key, (
-            f"cache volume {key!r} should name pip and {minor.group(1)}"
-        )
+        assert key == "ml-cicd-pip-python3.13", f"cache volume {key!r} should name pip and 3.13"
 
     def test_requirements_are_installed_before_the_source_is_added(
-        self, ml: ModuleType, containers: ModuleType
+        self, ml: ModuleType, spec: ModuleType
     ) -> None:
         # given a step container
-        calls = _calls(ml.MlCicd()._train(dag.directory(), None))
+        calls = _calls(ml.MlCicd()._chain("train", dag.directory(), None))
         # when the requirement files, the install and the source copy are located
-        files = [_index(calls, "withFile", path=f"/src/{name}") for name in containers.REQUIREMENTS]
-        install = _index(calls, "withExec", args=list(containers.INSTALL))
+        files = [_index(calls, "withFile", path=f"/src/{name}") for name in spec.REQUIREMENTS]
+        install = _index(calls, "withExec", args=list(spec.INSTALL))
         source = _index(calls, "withDirectory", path="/src")
         # then only requirement files precede the install, and the code comes after it
         assert max(files) < install < source, f"order: files {files}, install {install}, source {source}"
-        assert set(containers.REQUIREMENTS) == {p.name for p in REPO.glob("requirements*.txt")}
+        assert set(spec.REQUIREMENTS) == {p.name for p in REPO.glob("requirements*.txt")}
 
     def test_lint_marks_the_repository_root_for_actionlint(self, ml: ModuleType) -> None:
-        calls = _calls(ml.MlCicd()._lint(dag.directory(), None))
+        calls = _calls(ml.MlCicd()._chain("lint", dag.directory(), None))
         assert _index(calls, "withDirectory", path="/src") < _index(calls, "withDirectory", path="/src/.git")
 
     def test_workdir_is_src_before_any_exec(self, ml: ModuleType) -> None:
-        calls = _calls(ml.MlCicd()._lint(dag.directory(), None))
-        workdir = _index(calls, "withWorkdir", path="/src")
-        first_exec = _index(calls, "withExec")
-        assert workdir < first_exec
+        calls = _calls(ml.MlCicd()._chain("lint", dag.directory(), None))
+        assert _index(calls, "withWorkdir", path="/src") < _index(calls, "withExec")
 
     def test_ca_bundle_is_a_secret_mounted_only_for_the_install(
-        self, ml: ModuleType, containers: ModuleType
+        self, ml: ModuleType, spec: ModuleType
     ) -> None:
         # given a CA bundle secret
-        ca = dag.set_secret(containers.CA_SECRET, "-----BEGIN CERTIFICATE-----")
-        calls = _calls(ml.MlCicd()._evaluate(dag.directory(), ca))
+        ca = dag.set_secret(spec.CA_SECRET, "-----BEGIN CERTIFICATE-----")
+        calls = _calls(ml.MlCicd()._chain("evaluate", dag.directory(), ca))
         # then it is mounted as a secret with PIP_CERT around the install exec, and removed after it
-        mount = _index(calls, "withMountedSecret", path=containers.CA_PATH)
+        mount = _index(calls, "withMountedSecret", path=spec.CA_PATH)
         assert isinstance(calls[mount].args["source"], dagger.Secret)
-        cert = _index(calls, "withEnvVariable", name="PIP_CERT", value=containers.CA_PATH)
-        install = _index(calls, "withExec", args=list(containers.INSTALL))
+        cert = _index(calls, "withEnvVariable", name="PIP_CERT", value=spec.CA_PATH)
+        install = _index(calls, "withExec", args=list(spec.INSTALL))
         unset = _index(calls, "withoutEnvVariable", name="PIP_CERT")
-        unmount = _index(calls, "withoutMount", path=containers.CA_PATH)
+        unmount = _index(calls, "withoutMount", path=spec.CA_PATH)
         assert mount < install and cert < install < unset < unmount < _index(
             calls, "withDirectory", path="/src"
         )
@@ -447,13 +445,13 @@ class TestContainers:
         assert all("ca" not in Path(path).name for path in copies), f"CA bundle copied as a file: {copies}"
 
     def test_without_a_ca_bundle_nothing_is_mounted(self, ml: ModuleType) -> None:
-        names = [c.name for c in _calls(ml.MlCicd()._evaluate(dag.directory(), None))]
+        names = [c.name for c in _calls(ml.MlCicd()._chain("evaluate", dag.directory(), None))]
         assert "withMountedSecret" not in names and "withoutMount" not in names
 
     def test_artefacts_arrive_at_the_host_runners_paths(self, ml: ModuleType) -> None:
         # given a champion directory
         champion = dag.directory()
-        calls = _calls(ml.MlCicd()._gate(dag.directory(), None, champion=champion))
+        calls = _calls(ml.MlCicd()._chain("gate", dag.directory(), None, champion=champion))
         # then validate's and evaluate's out/ and the champion land where the host runner puts them
         outs = [i for i, c in enumerate(calls) if c.name == "withDirectory" and c.args["path"] == "/src/out"]
         assert len(outs) == 2, f"gate should get validate's and evaluate's out/, got {len(outs)}"
@@ -462,7 +460,7 @@ class TestContainers:
         assert max(outs) < _index(calls, "withDirectory", path="/src/out/champion") < len(calls) - 1
 
     def test_without_a_champion_gate_finds_no_champion_directory(self, ml: ModuleType) -> None:
-        paths = [c.args.get("path") for c in _calls(ml.MlCicd()._gate(dag.directory(), None))]
+        paths = [c.args.get("path") for c in _calls(ml.MlCicd()._chain("gate", dag.directory(), None))]
         assert "/src/out/champion" not in paths
 
     def test_champion_image_is_pulled_for_amd64_and_read_at_the_serving_model_path(
@@ -495,13 +493,13 @@ class TestContainers:
             ml.MlCicd()._champion(dag.directory(), "registry.example/acme/churn:production")
 
     def test_full_training_adds_the_full_flag(self, ml: ModuleType) -> None:
-        assert _execs(ml.MlCicd()._train(dag.directory(), None, full=True))[-1][-1] == "--full"
+        assert _execs(ml.MlCicd()._chain("train", dag.directory(), None, full=True))[-1][-1] == "--full"
 
-    def test_image_is_built_from_the_dockerfile_with_the_gated_model_and_its_labels(
-        self, ml: ModuleType, containers: ModuleType
+    def test_image_is_built_for_amd64_from_the_dockerfile_with_the_gated_model_and_its_labels(
+        self, ml: ModuleType, spec: ModuleType
     ) -> None:
         # given a CA secret, a model directory and its labels
-        ca = dag.set_secret(containers.CA_SECRET, "pem")
+        ca = dag.set_secret(spec.CA_SECRET, "pem")
         model = dag.directory()
         labels = {"REVISION": "abc123", "MODEL_SHA256": "f" * 64}
         calls = _calls(ml.MlCicd()._build(dag.directory(), ca, model, labels))
@@ -510,11 +508,47 @@ class TestContainers:
         assert calls[placed].args["source"] is model and placed < _index(calls, "dockerBuild")
         build = calls[_index(calls, "dockerBuild")]
         args = {arg["name"]: arg["value"] for arg in build.args["buildArgs"]}
-        assert args == {"BASE_IMAGE": containers.PYTHON_IMAGE, "MODEL_DIR": "out/model"} | labels
+        assert args == {"BASE_IMAGE": spec.PYTHON_IMAGE, "MODEL_DIR": "out/model"} | labels
         assert [type(s) for s in build.args["secrets"]] == [dagger.Secret]
+        # and for linux/amd64, what production runs, whatever the engine's own platform
+        assert build.args["platform"] == "linux/amd64"
+
+    def test_more_platforms_are_one_build_each_and_one_publish_with_variants(
+        self, ml: ModuleType, spec: ModuleType
+    ) -> None:
+        # given the module asked for two platforms
+        module = ml.MlCicd(platforms="linux/amd64,linux/arm64")
+        builds = [
+            module._build(dag.directory(), None, dag.directory(), {}, platform)
+            for platform in spec.platforms(module.platforms)
+        ]
+        # then each build is for its platform, amd64 first (the one smoke-tested)
+        chosen = [_calls(b)[_index(_calls(b), "dockerBuild")].args["platform"] for b in builds]
+        assert chosen == ["linux/amd64", "linux/arm64"]
+        # and a malformed list is refused with what was expected
+        with pytest.raises(ValueError, match="comma-separated list such as linux/amd64,linux/arm64"):
+            spec.platforms("amd64")
+
+    def test_publish_pushes_every_platform_as_one_image(self, ml: ModuleType) -> None:
+        # given two per-platform images, the publish of the first carries the second as a variant
+        module = ml.MlCicd()
+        first, second = dag.container(), dag.container()
+        captured: dict[str, Any] = {}
+
+        async def publish(address: str, platform_variants: list[Any] | None = None) -> str:
+            captured.update(address=address, variants=platform_variants)
+            return f"{address}@sha256:{'0' * 64}"
+
+        first.publish = publish  # type: ignore[method-assign]
+        first.with_ = lambda build: first  # type: ignore[method-assign]
+        asyncio.run(module._publish([first, second], "r.example/acme/churn", "abc"))
+        assert captured == {"address": "r.example/acme/churn:abc", "variants": [second]}
 
     def test_smoke_test_reaches_the_image_as_service_model_on_8080(self, ml: ModuleType) -> None:
-        calls = _calls(ml.MlCicd()._smoke_test(dag.directory(), None, dag.container()))
+        ctr = ml.MlCicd()._before(
+            "smoke_test", dag.directory(), None, {"gate": dag.directory()}, service=dag.container()
+        )
+        calls = _calls(ctr)
         binding = calls[_index(calls, "withServiceBinding", alias="model")]
         service = [(c.name, c.args) for c in _calls(binding.args["service"])[-2:]]
         assert service == [("withExposedPort", {"port": 8080}), ("asService", {"useEntrypoint": True})]
@@ -538,30 +572,33 @@ class TestContainers:
             ("localhost:5000/churn", "localhost:5000/churn"),
         ],
     )
-    def test_repository_strips_tag_and_digest(self, containers: ModuleType, ref: str, repo: str) -> None:
-        assert containers.repository(ref) == repo
+    def test_repository_strips_tag_and_digest(self, spec: ModuleType, ref: str, repo: str) -> None:
+        assert spec.repository(ref) == repo
 
     def test_production_tag_needs_an_explicit_approval(self, ml: ModuleType) -> None:
         with pytest.raises(ValueError, match="needs --approve"):
             asyncio.run(ml.MlCicd()._move_tag("ghcr.io/acme/churn:abc", "production", False))
 
     def test_tag_mover_copies_the_published_manifest_with_the_password_as_a_secret(
-        self, containers: ModuleType
+        self, containers: ModuleType, spec: ModuleType
     ) -> None:
         # given a tag move with credentials
         password = dag.set_secret("token", "s3cret")
         image, target = "ghcr.io/acme/churn@sha256:" + "a" * 64, "ghcr.io/acme/churn:production"
-        calls = _calls(containers.tag_mover(image, target, "bot", password))
-        # then Debian's pinned skopeo runs the script with the references as variables, the password a secret
-        assert calls[_index(calls, "from")].args["address"] == containers.PYTHON_IMAGE
+        calls = _calls(containers.tag_mover(image, target, "bot", password, "call-1"))
+        # then Debian's skopeo (the upstream release pinned) runs the script with the references as variables
+        assert calls[_index(calls, "from")].args["address"] == spec.PYTHON_IMAGE
         install = calls[_index(calls, "withExec")].args["args"][-1]
-        assert containers.SKOPEO in install and containers.SKOPEO.startswith("skopeo=")
+        assert f"'{containers.SKOPEO}'" in install and re.fullmatch(
+            r"skopeo=\d+\.\d+\.\d+\+ds1-\*", containers.SKOPEO
+        )
         env = {c.args["name"]: c.args["value"] for c in calls if c.name == "withEnvVariable"}
         assert env == {
             "IMAGE": image,
             "REPOSITORY": "ghcr.io/acme/churn",
             "TARGET": target,
             "REGISTRY_USERNAME": "bot",
+            "ML_CICD_CALL": "call-1",
         }
         secret = calls[_index(calls, "withSecretVariable", name="REGISTRY_PASSWORD")]
         assert secret.args["secret"] is password
@@ -569,35 +606,109 @@ class TestContainers:
         assert "skopeo copy --all --preserve-digests" in containers.MOVE_TAG
         assert "s3cret" not in json.dumps([str(c.args) for c in calls])
 
+    def test_the_tag_move_exec_carries_an_input_that_differs_on_every_call(
+        self, ml: ModuleType, containers: ModuleType
+    ) -> None:
+        # given the same promote asked for twice (same image, tag and credentials)
+        seen: list[list[Any]] = []
+
+        def record(*args: Any) -> Any:
+            mover = containers.tag_mover(*args)
+            seen.append(_calls(mover))
+            raise RuntimeError("stop before the engine")
+
+        module = ml.MlCicd()
+        original = ml.tag_mover
+        ml.tag_mover = record
+        try:
+            for _ in range(2):
+                with pytest.raises(RuntimeError, match="stop before the engine"):
+                    asyncio.run(module._move_tag("r.example/acme/churn:abc", "staging", False))
+        finally:
+            ml.tag_mover = original
+        # then the move's exec differs between the two calls only by the per-call input set just before it,
+        # so the engine cannot answer the second from its cache of the first
+        first, second = ([(c.name, c.args) for c in calls] for calls in seen)
+        differ = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b]
+        assert len(differ) == 1, f"calls differ at {differ}"
+        name, args = first[differ[0]]
+        assert name == "withEnvVariable" and args["name"] == "ML_CICD_CALL"
+        assert differ[0] == len(first) - 2 and first[-1][0] == "withExec"
+
     def test_tag_mover_without_a_password_sets_no_secret(self, containers: ModuleType) -> None:
-        calls = _calls(containers.tag_mover("r.example/a:b", "r.example/a:staging", "", None))
+        calls = _calls(containers.tag_mover("r.example/a:b", "r.example/a:staging", "", None, "c"))
         assert "withSecretVariable" not in [c.name for c in calls]
+
+    def test_step_returns_the_container_after_its_commands_whatever_they_exit(self, ml: ModuleType) -> None:
+        # given the container `dagger call step --name=gate ... terminal` would open
+        ctr = asyncio.run(ml.MlCicd().step("gate", dag.directory()))
+        calls = _calls(ctr)
+        # then the gate ran last, with any exit code, so a failed gate still leaves its shell and out/
+        assert calls[-1].name == "withExec" and calls[-1].args["args"][:4] == [
+            "python",
+            "-m",
+            "pipeline",
+            "gate",
+        ]
+        assert calls[-1].args["expect"] == "ANY"
+        with pytest.raises(KeyError, match="no step 'gates'; steps are lint, test"):
+            asyncio.run(ml.MlCicd().step("gates", dag.directory()))
 
 
 class TestOutcomes:
-    """What a call returns or raises for each exit code of the gate step (no engine needed)."""
+    """What a call returns or raises for each outcome of the gate step (no engine needed)."""
 
-    REPORT = "# Model report\n\n**FAILED**: roc_auc 0.61 < 0.75\n"
+    REPORT = "# Model report: FAILED\n\nroc_auc 0.61 < 0.75\n"
+    PASSED = json.dumps({"passed": True, "gates": []})
+    NOT_PASSED = json.dumps({"passed": False, "gates": []})
 
-    def test_a_passing_gate_raises_nothing(self, ml: ModuleType) -> None:
-        assert ml.gate_failure(0, self.REPORT) is None
-        assert ml.retrain_outcome(0, self.REPORT) is None  # go on: build, smoke-test, publish
+    @pytest.mark.parametrize(
+        ("name", "code", "line"),
+        [
+            ("gate", 1, "the gate step exited 1: the candidate did not pass its required gates"),
+            ("gate", 2, "the gate step exited 2: bad input or config, no verdict on the model"),
+            ("lint", 1, "the lint step failed (exit 1)"),
+            ("smoke_test", 1, "the smoke_test step failed (exit 1)"),
+        ],
+    )
+    def test_the_failure_line_says_what_the_exit_code_means(
+        self, ml: ModuleType, name: str, code: int, line: str
+    ) -> None:
+        assert ml.failure_line(name, code) == line
 
-    @pytest.mark.parametrize("code", [1, 2])
-    def test_a_failed_gate_fails_the_call_with_the_report(self, ml: ModuleType, code: int) -> None:
-        error = ml.gate_failure(code, self.REPORT)
-        assert isinstance(error, ml.GateFailed)
-        assert str(error).startswith(self.REPORT) and f"exited {code}" in str(error)
+    def test_retrain_publishes_a_better_candidate(self, ml: ModuleType) -> None:
+        assert ml.retrain_outcome(0, self.PASSED, self.REPORT) is None  # go on: build, smoke-test, publish
 
     def test_retrain_not_better_succeeds_with_the_report_and_publishes_nothing(self, ml: ModuleType) -> None:
-        result = ml.retrain_outcome(1, self.REPORT)
-        assert result is not None and result.startswith(self.REPORT) and "Not published" in result
+        result = ml.retrain_outcome(1, self.NOT_PASSED, self.REPORT)
+        assert result is not None and result.startswith(self.REPORT) and "Not better, not published" in result
 
-    @pytest.mark.parametrize("code", [2, 3, 127])
-    def test_retrain_with_no_verdict_fails_the_call(self, ml: ModuleType, code: int) -> None:
-        with pytest.raises(ml.GateFailed, match=f"exited {code}") as raised:
-            ml.retrain_outcome(code, self.REPORT)
+    @pytest.mark.parametrize(
+        ("code", "gates", "why"),
+        [
+            (
+                1,
+                None,
+                "exited 1: the candidate did not pass its required gates with no gates.json",
+            ),  # a crash
+            (2, NOT_PASSED, "exited 2: bad input or config"),
+            (2, None, "exited 2"),
+            (1, PASSED, "gates.json says passed=True"),
+            (0, NOT_PASSED, "gates.json says passed=False"),
+            (1, "{not json", "gates.json says passed=None"),
+        ],
+    )
+    def test_retrain_without_a_verdict_fails_the_call(
+        self, ml: ModuleType, code: int, gates: str | None, why: str
+    ) -> None:
+        with pytest.raises(ml.GateFailed, match=re.escape(why)) as raised:
+            ml.retrain_outcome(code, gates, self.REPORT)
         assert str(raised.value).startswith(self.REPORT) and "nothing published" in str(raised.value)
+
+    def test_a_failed_steps_reason_is_its_last_error_line(self, ml: ModuleType) -> None:
+        output = "loading\nerror: column 'x' has 20.0% nulls\nTraceback...\nsomething else\n"
+        assert ml.error_line(output) == "column 'x' has 20.0% nulls"
+        assert ml.error_line("a\nlast line\n") == "last line" and ml.error_line("") == "no output"
 
     def test_a_ca_bundle_over_the_secret_limit_is_refused_with_its_size(self, containers: ModuleType) -> None:
         system_sized = "-----BEGIN CERTIFICATE-----\n" + "A" * 219_597
@@ -612,7 +723,7 @@ class TestLabels:
     """Images built by the engine carry the labels the host build sets."""
 
     def test_module_labels_equal_the_host_builds_on_a_trained_model(
-        self, containers: ModuleType, trained: dict[str, Project]
+        self, spec: ModuleType, trained: dict[str, Project]
     ) -> None:
         # given a model trained and evaluated by the real CLI
         out = trained["good"].out
@@ -620,7 +731,7 @@ class TestLabels:
         metrics = read_record(out / Metrics.FILE, Metrics)
         # when both sides compute the labels (the module from the JSON files it reads in the engine)
         host = image_labels(metadata, metrics, None, "c0ffee", "https://github.com/acme/churn")
-        module = containers.image_labels(
+        module = spec.image_labels(
             json.loads((out / "model" / "metadata.json").read_text()),
             json.loads((out / Metrics.FILE).read_text()),
             "c0ffee",
@@ -633,13 +744,13 @@ class TestLabels:
         assert host["CREATED"] == metadata.created_at
 
     def test_without_a_revision_both_fall_back_to_the_models_commit(
-        self, containers: ModuleType, trained: dict[str, Project]
+        self, spec: ModuleType, trained: dict[str, Project]
     ) -> None:
         out = trained["good"].out
         metadata = read_metadata(out / "model")
         raw = json.loads((out / "model" / "metadata.json").read_text())
         host = image_labels(metadata, None, None, "", "")
-        assert containers.image_labels(raw, None, "", "") == host
+        assert spec.image_labels(raw, None, "", "") == host
         assert host["REVISION"] == (metadata.git_commit or "unknown") and host["MODEL_METRICS"] == ""
 
     def test_every_label_argument_reaches_a_label_in_the_dockerfile(self) -> None:
@@ -665,17 +776,43 @@ class TestIdenticalDag:
         assert not stray, f"Dagger functions that are no step of pipeline/dag.py: {sorted(stray)}"
         assert not COMPOSITE & set(table), "a composite function shadows a step"
 
-    def test_each_step_execs_the_host_runners_argv(self, ml: ModuleType, containers: ModuleType) -> None:
+    def test_each_step_execs_the_host_runners_argv(self, ml: ModuleType, spec: ModuleType) -> None:
         # given every step the Dagger module runs, rendered as the host runner renders it
         table = steps(config="configs/pipeline.toml", out="out", url="http://model:8080")
-        for step in (s for s in table if not s.host_only):
-            # when that function's lazy container is built offline
-            extra = (dag.container(),) if step.name == "smoke_test" else ()  # the image under test
-            execs = _execs(getattr(ml.MlCicd(), f"_{step.name}")(dag.directory(), None, *extra))
+        module = {s.name for s in spec.STEPS}
+        for step in (s for s in table if not s.host_only and s.name != "build_image"):
+            assert step.name in module, f"{step.name}: no step container in src/ml_cicd/spec.py"
+            # when that step's container is built offline (its inputs as empty directories)
+            inputs = {need: dag.directory() for need in spec.step(step.name).inputs}
+            ctr = ml.MlCicd()._before(step.name, dag.directory(), None, inputs, service=dag.container())
+            execs = _execs(ctr.with_(ml.run(spec.commands(spec.step(step.name)))))
             # then after the one dependency install it runs exactly the step's commands
-            assert execs[0] == list(containers.INSTALL), f"{step.name}: first exec {execs[0]}"
+            assert execs[0] == list(spec.INSTALL), f"{step.name}: first exec {execs[0]}"
             expected = [list(command) for command in step.commands]
             assert execs[1:] == expected, f"{step.name}: Dagger runs {execs[1:]}, host runner {expected}"
+            assert step.in_run == (step.name not in {"lint", "test"})
+
+    def test_the_report_gets_every_steps_outcome_after_the_host_runners_argv(
+        self, ml: ModuleType, spec: ModuleType
+    ) -> None:
+        # given a run where the gate failed
+        ran = ml.Ran({"lint": ("ok", 0, ""), "gate": ("failed", 1, "no_regression failed")})
+        ctr = ml.MlCicd()._report(ran, dag.directory(), None)
+        report = _execs(ctr)[-1]
+        host = next(s for s in steps() if s.name == "report").commands[0]
+        # then the report runs the host runner's argv, then one --step per step of the DAG, in order
+        assert tuple(report[: len(host)]) == host
+        flags = report[len(host) :]
+        assert flags[::2] == ["--step"] * 8
+        named = [flag.split("=", 1)[0] for flag in flags[1::2]]
+        assert named == ["lint", "test", "validate", "train", "evaluate", "gate", "build_image", "smoke_test"]
+        assert "gate=failed:1:no_regression failed" in flags
+        assert "train=skipped:0:stopped after a failure" in flags
+
+    def test_the_test_marker_expression_is_the_host_runners(self, spec: ModuleType) -> None:
+        from pipeline.dag import TEST_MARKERS
+
+        assert spec.TEST_MARKERS == TEST_MARKERS
 
 
 # --- with a real engine ----------------------------------------------------------------------

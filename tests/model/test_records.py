@@ -14,7 +14,7 @@ from model.records import Result, Status
 from pipeline.records import Image, Smoke
 
 IMAGE = Image(
-    "run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.11-bookworm", "onnx", "a" * 64, 1.5
+    "run-1", "ml-cicd-model:abc", "sha256:1", 123, "local/python:3.13-trixie", "onnx", "a" * 64, 1.5
 )
 
 

@@ -195,3 +195,30 @@ def test_the_runner_and_its_config_check_import_no_data_stack() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"the runner imports {done.stdout.strip()}"
+
+
+def test_a_step_gets_its_own_environment_not_the_runners_run_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a runner started with a run id in its own environment (as when a run runs the test suite,
+    # whose tests start runs of their own), a pipeline step and a repository check
+    monkeypatch.setenv("ML_CICD_RUN", "outer-run")
+    show = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('ML_CICD_RUN', '-'))"
+    table = (
+        Step("validate", ((*_py(show), str(tmp_path / "validate.txt")),)),
+        Step("test", ((*_py(show), str(tmp_path / "test.txt")),), in_run=False),
+    )
+    runner = _runner(tmp_path)
+
+    # when
+    assert runner.execute(table) == 0
+
+    # then the pipeline step records this run's id, and the check sees no run id at all
+    assert (tmp_path / "validate.txt").read_text() == runner.run != "outer-run"
+    assert (tmp_path / "test.txt").read_text() == "-", "the runner's run id leaked into the test step"
+
+
+def test_lint_and_test_are_repository_checks_outside_the_run() -> None:
+    table = {step.name: step for step in steps()}
+    assert not table["lint"].in_run and not table["test"].in_run
+    assert all(step.in_run for name, step in table.items() if name not in {"lint", "test"})
