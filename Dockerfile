@@ -23,24 +23,30 @@
 # Behind a TLS-intercepting proxy pip needs its CA bundle: pass it as the BuildKit secret
 # "ca-bundle" (--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt). It is mounted
 # for the install only and is in no layer, no ENV and no history entry.
+# Another package index (its URL may carry credentials) is the BuildKit secret "pip-index-url"
+# (--secret id=pip-index-url,env=PIP_INDEX_URL), never a build argument: a build argument shows
+# in `ps` while the build runs and in the history. pip reads it from its environment, not its
+# command line. Without it pip uses PyPI.
 ARG BASE_IMAGE=python:3.13.14-slim-trixie@sha256:9662417aace5ae7b8e2609cce472b72a8958e134ba372808abe9cc1a0c0125e6
 ARG FLAVOUR=sklearn
 
 FROM ${BASE_IMAGE} AS build
-# An index URL is a build-stage argument only: the final stage does not inherit it.
-ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG FLAVOUR
 RUN python3 -m venv /opt/venv
 COPY requirements-serve-common.txt requirements-serve.txt requirements-serve-sklearn.txt /tmp/
 RUN --mount=type=secret,id=ca-bundle,required=false \
+    --mount=type=secret,id=pip-index-url,required=false \
     case "$FLAVOUR" in \
       onnx) requirements=/tmp/requirements-serve.txt ;; \
       sklearn) requirements=/tmp/requirements-serve-sklearn.txt ;; \
       *) echo "FLAVOUR must be onnx or sklearn, got '$FLAVOUR'" >&2; exit 1 ;; \
     esac; \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
+    if [ -s /run/secrets/pip-index-url ]; then \
+      PIP_INDEX_URL="$(cat /run/secrets/pip-index-url)"; export PIP_INDEX_URL; \
+    fi; \
     /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check --no-deps \
-        --index-url "$PIP_INDEX_URL" -r "$requirements" \
+        -r "$requirements" \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv/lib -depth -type d -name tests -path '*site-packages/*/*' -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/_distutils_hack \
@@ -73,8 +79,12 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     PYTHONPATH=/app/src \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    ORT_DISABLE_TELEMETRY=1
+    ORT_DISABLE_TELEMETRY=1 \
+    ML_CICD_MODEL_CHECKED_AT_BUILD=1
 # ORT_DISABLE_TELEMETRY: ONNX Runtime (1.29 and later) otherwise tries to send usage events.
+# ML_CICD_MODEL_CHECKED_AT_BUILD: whoever built this image checked the model's signature first
+# (`python -m pipeline image build`, or the Dagger module's gate step); the server has no signing
+# key, checks the sha256 again, and nothing but the image can change /app/model.
 # Per-model arguments come after the heavy layers, so a new model reuses them from the cache.
 ARG MODEL_DIR=out/model
 COPY ${MODEL_DIR}/ /app/model/

@@ -5,11 +5,19 @@
 Defaults come from the environment: ``MODEL_DIR``, ``HOST`` (0.0.0.0), ``PORT`` (8080),
 ``MODEL_WORKERS`` (the CPUs this process may use, within a container's CPU quota),
 ``MODEL_RUNTIME`` (auto: ONNX Runtime when the artefact ships an ONNX form, else
-scikit-learn), ``MODEL_MAX_BATCH`` (1000) and ``MODEL_MAX_BODY_BYTES`` (4 MiB). Port 0 picks
-a free port; the one startup line names the URL actually bound, once every worker is ready.
+scikit-learn), ``MODEL_MAX_BATCH`` (1000), ``MODEL_MAX_BODY_BYTES`` (4 MiB) and ``MODEL_DOCS``
+(off: no ``/docs``, ``/redoc`` or ``/openapi.json``). Connections, per worker process:
+``MODEL_KEEP_ALIVE_SECONDS`` (5: an idle keep-alive connection is closed that long after its
+last answer), ``MODEL_HEADER_TIMEOUT_SECONDS`` (10: a connection that has not delivered complete
+request headers that long after opening, or after its first byte following an answer, is
+closed) and ``MODEL_MAX_CONNECTIONS`` (1000: further connections get 503 and are closed); see
+``model/settings.py`` and ``model/app.py``. Port 0 picks a free port; the one startup line
+names the URL actually bound, once every worker is ready.
 SIGTERM or Ctrl-C stops the server gracefully (open requests finish, idle connections close).
-A model that cannot be served (missing, tampered, incompatible, or no runtime for it in this
-image) stops startup with one ``error:`` line and exit code 2.
+A client that closes its connection before the answer is logged in one line and counted as
+status 499 (``model/telemetry.py``). A model that cannot be served (missing, tampered,
+incompatible, or no runtime for it in this image) stops startup with one ``error:`` line and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 GRACEFUL_SECONDS = 5  # open requests get this long to finish after SIGTERM
+FD_HEADROOM = 128  # open files besides client connections: sockets, model files, logs, libraries
 WORKER_READY_SECONDS = 60  # a worker that is not serving by then fails the start
 
 
@@ -100,26 +109,39 @@ def serve(
     max_body_bytes: int | None = None,
     runtime: str | None = None,
     workers: int = 1,
+    *,
+    docs: bool | None = None,
+    keep_alive: int | None = None,
+    header_timeout: int | None = None,
+    max_connections: int | None = None,
 ) -> int:
     """Run the server until SIGTERM/SIGINT; return 0, or 2 when the model or the options are unusable.
 
     With ``workers`` > 1 this process only checks the artefact and supervises: each worker
-    imports the app and loads the model itself (started fresh, as uvicorn starts them).
+    imports the app and loads the model itself (started fresh, as uvicorn starts them). The
+    keyword-only settings default to their environment variables (``model/settings.py``).
     """
     try:
         chosen = settings.runtime(runtime)
         settings.limit(max_batch, settings.MAX_BATCH_ENV, settings.DEFAULT_MAX_BATCH)
         settings.limit(max_body_bytes, settings.MAX_BODY_ENV, settings.DEFAULT_MAX_BODY_BYTES)
+        with_docs = settings.docs(docs)
+        connections = settings.connections(keep_alive, header_timeout, max_connections)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=settings.LOG_FORMAT)
+    make_room(connections.max_connections)
     if workers > 1:
-        return _serve_workers(Path(model_dir), host, port, max_batch, max_body_bytes, chosen, workers)
-    from model.app import create_app, hide_load_traceback
+        return _serve_workers(
+            Path(model_dir), host, port, max_batch, max_body_bytes, chosen, workers, with_docs, connections
+        )
+    from model.app import ServerConfig, create_app, hide_load_traceback
 
-    app = create_app(Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes, runtime=chosen)
-    config = uvicorn.Config(app, **_options(host, port))
+    app = create_app(
+        Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes, runtime=chosen, docs=with_docs
+    )
+    config = ServerConfig(app, connections, **_options(host, port))
     server = _Server(config, app)
     hide_load_traceback(app)
     with contextlib.suppress(SystemExit):  # uvicorn exits when startup fails; reported below
@@ -139,8 +161,14 @@ def _serve_workers(
     max_body_bytes: int | None,
     runtime: settings.Runtime,
     workers: int,
+    docs: bool,
+    connections: settings.Connections,
 ) -> int:
-    """Serve with ``workers`` processes on one socket; each loads the model (``model.app:app_from_env``)."""
+    """Serve with ``workers`` processes on one socket; each loads the model (``model.app:app_from_env``).
+
+    The app's settings reach the workers through the environment, the connection settings in
+    the (pickled) uvicorn config.
+    """
     try:
         metadata, onnx = check_servable(model_dir, runtime)
     except ArtifactError as exc:
@@ -148,6 +176,7 @@ def _serve_workers(
         return 2
     env: dict[str, object] = {settings.MODEL_DIR_ENV: model_dir.resolve(), settings.RUNTIME_ENV: runtime}
     env |= {settings.MAX_BATCH_ENV: max_batch, settings.MAX_BODY_ENV: max_body_bytes}
+    env[settings.DOCS_ENV] = "1" if docs else "0"
     for name, value in env.items():
         if value is not None:
             os.environ[name] = str(value)  # the worker processes read their settings from here
@@ -155,7 +184,11 @@ def _serve_workers(
     os.environ[settings.MULTIPROCESS_ENV] = metrics
     failure = Path(metrics) / "startup-error.txt"
     os.environ[settings.STARTUP_ERROR_ENV] = str(failure)
-    config = uvicorn.Config("model.app:app_from_env", factory=True, workers=workers, **_options(host, port))
+    from model.app import ServerConfig
+
+    config = ServerConfig(
+        "model.app:app_from_env", connections, factory=True, workers=workers, **_options(host, port)
+    )
     used = "onnx" if onnx is not None else "sklearn"
     model = f"model {model_version(model_dir, metadata)} ({metadata.kind}, {used}, sha256 {metadata.model_sha256[:12]})"
     try:
@@ -171,6 +204,28 @@ def _serve_workers(
         print(f"error: model server did not start: {reason}", file=sys.stderr)
         return 2
     return 0
+
+
+def make_room(connections: int) -> None:
+    """Raise the open-file soft limit (the workers inherit it) to fit ``connections`` clients, or say it cannot.
+
+    Past the limit, accepting a connection fails before the cap is reached (asyncio logs an
+    error and stops accepting for a second); the hard limit is the most a process may ask.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + FD_HEADROOM
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        print(
+            f"warning: the open-file limit ({hard}) leaves room for about {target - FD_HEADROOM} "
+            f"connections per process, fewer than the cap of {connections}",
+            file=sys.stderr,
+        )
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -237,6 +292,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-body-bytes", type=int, help="request body size limit (default $MODEL_MAX_BODY_BYTES or 4 MiB)"
     )
+    parser.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        help="serve /docs, /redoc and /openapi.json (default $MODEL_DOCS, else off)",
+    )
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this long (default $MODEL_KEEP_ALIVE_SECONDS or 5)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="close a connection without complete request headers after this long "
+        "(default $MODEL_HEADER_TIMEOUT_SECONDS or 10)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        help="open connections per worker process; more get 503 (default $MODEL_MAX_CONNECTIONS or 1000)",
+    )
     args = parser.parse_args(argv)
     if args.model_dir is None:
         parser.error("--model-dir is required (or set MODEL_DIR)")
@@ -254,7 +332,19 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
     if workers < 1:
         parser.error(f"--workers must be >= 1, got {workers}")
-    return serve(args.model_dir, args.host, port, args.max_batch, args.max_body_bytes, args.runtime, workers)
+    return serve(
+        args.model_dir,
+        args.host,
+        port,
+        args.max_batch,
+        args.max_body_bytes,
+        args.runtime,
+        workers,
+        docs=args.docs,
+        keep_alive=args.keep_alive,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
+    )
 
 
 if __name__ == "__main__":

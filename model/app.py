@@ -24,10 +24,18 @@ A ``/predict`` request and its answer (churn model)::
 With ONNX Runtime a small request is answered on the event loop (the model call takes
 microseconds, a hop to the thread pool would cost more); a large one, or any request to the
 scikit-learn runtime, in the thread pool. Responses are encoded with orjson.
+
+``/docs``, ``/redoc`` and ``/openapi.json`` are served only when asked (``docs=True``,
+``MODEL_DOCS=1``, ``python -m model --docs``).
+
+Connections: ``python -m model`` runs uvicorn with :class:`ServerConfig`, whose protocol
+(:class:`LimitedH11Protocol`) adds what uvicorn lacks: a deadline for request headers and a cap
+on open connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -38,10 +46,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h11
 import orjson
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 from model import settings
 from model.artifact import read_metadata
@@ -51,7 +63,10 @@ from model.runtime import LoadedModel, load_model, predict_records
 from model.settings import Runtime
 from model.telemetry import REGRESSION_LABEL, Observe, Telemetry
 
+TELEMETRY_STATE = "model_telemetry"  # the lifespan state key under which the protocol finds the metrics
 INLINE_BODY_BYTES = 16 * 1024  # ONNX requests up to this size are answered on the event loop
+REFUSED_LINGER_SECONDS = 1.0  # a refused connection stays open this long for the client to read its 503
+REFUSED = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _ERROR_BODY = {
     "application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}
 }
@@ -91,13 +106,15 @@ def create_app(
     max_batch: int | None = None,
     max_body_bytes: int | None = None,
     runtime: Runtime | None = None,
+    docs: bool | None = None,
 ) -> FastAPI:
     """Return the API for the artefact in ``model_dir``; the model is loaded at startup.
 
-    ``max_batch``, ``max_body_bytes`` and ``runtime`` default to the environment variables
-    ``MODEL_MAX_BATCH``, ``MODEL_MAX_BODY_BYTES`` and ``MODEL_RUNTIME``, else 1000 records, 4 MiB
-    and ``auto`` (ONNX Runtime when the artefact ships an ONNX form). Startup raises
-    :class:`ArtifactError` for a missing, tampered or incompatible artefact.
+    ``max_batch``, ``max_body_bytes``, ``runtime`` and ``docs`` default to the environment
+    variables ``MODEL_MAX_BATCH``, ``MODEL_MAX_BODY_BYTES``, ``MODEL_RUNTIME`` and ``MODEL_DOCS``,
+    else 1000 records, 4 MiB, ``auto`` (ONNX Runtime when the artefact ships an ONNX form) and
+    no API docs. Startup raises :class:`ArtifactError` for a missing, tampered or incompatible
+    artefact.
     """
     model_dir = Path(model_dir)
     limits = Limits(
@@ -105,10 +122,11 @@ def create_app(
         max_body_bytes=settings.limit(max_body_bytes, settings.MAX_BODY_ENV, settings.DEFAULT_MAX_BODY_BYTES),
     )
     chosen = settings.runtime(runtime)
+    with_docs = settings.docs(docs)
     telemetry = Telemetry()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         try:
             loaded = load_model(model_dir, chosen)
         except ArtifactError as exc:
@@ -120,12 +138,19 @@ def create_app(
         for label in loaded.labels if loaded.labels is not None else [REGRESSION_LABEL]:
             telemetry.predictions.labels(str(label))
         telemetry.ready.set(1)
-        yield
+        yield {TELEMETRY_STATE: telemetry}  # uvicorn hands this state to the connections' protocol
         telemetry.ready.set(0)
         telemetry.worker_stopped()
         app.state.model = None
 
-    app = FastAPI(title="model", summary="Predictions from one verified model artefact.", lifespan=lifespan)
+    app = FastAPI(
+        title="model",
+        summary="Predictions from one verified model artefact.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if with_docs else None,
+        docs_url="/docs" if with_docs else None,
+        redoc_url="/redoc" if with_docs else None,
+    )
     app.state.model = None
     app.state.load_error = None
     app.state.limits = limits
@@ -216,6 +241,7 @@ def app_from_env() -> FastAPI:
     model_dir = os.environ.get(settings.MODEL_DIR_ENV)
     if not model_dir:
         raise ValueError(f"{settings.MODEL_DIR_ENV} is not set")
+    logging.basicConfig(level=logging.INFO, format=settings.LOG_FORMAT)  # as the single process logs
     app = create_app(Path(model_dir))
     hide_load_traceback(app)
     return app
@@ -238,6 +264,99 @@ class _HideLoadTraceback(logging.Filter):
 def hide_load_traceback(app: FastAPI) -> None:
     """Keep uvicorn from logging a traceback when ``app``'s model cannot be loaded (the reason is reported)."""
     logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback(app))
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's config serving HTTP/1.1 with :class:`LimitedH11Protocol` and these connection settings.
+
+    Picklable (the worker processes of ``--workers N`` get it from the parent).
+    """
+
+    def __init__(self, app: Any, connections: settings.Connections, **options: Any) -> None:
+        super().__init__(
+            app, http=LimitedH11Protocol, timeout_keep_alive=connections.keep_alive_seconds, **options
+        )
+        self.connections = connections
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for complete request headers and a cap on open connections.
+
+    uvicorn 0.54 closes a keep-alive connection idle ``timeout_keep_alive`` seconds after an
+    answer, and h11 answers headers over 16 KiB with 400; but nothing closes a connection that
+    never sends a byte, trickles a header, or starts a second request and stalls (that data stops
+    the keep-alive clock), and ``limit_concurrency`` is no cap: it answers 503 to every request,
+    the established clients' too, while that many connections are open, and closes none. Here
+    the header clock runs from the opening (or the first byte after an answer) to complete
+    headers; a connection over the cap (per process) gets a 503 and is closed. Settings come
+    from a :class:`ServerConfig`; closings are counted in ``model_http_connections_closed_total``.
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, server_state: ServerState, app_state: dict[str, Any], _loop: Any = None
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = config.connections if isinstance(config, ServerConfig) else settings.connections()
+        self.header_timeout = limits.header_timeout_seconds
+        self.max_connections = limits.max_connections
+        self.header_deadline: asyncio.TimerHandle | None = None
+        self.refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Take the connection, or refuse it with a 503 when the cap is reached; start the header clock."""
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self._refuse()
+            return
+        self._expect_headers()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed h11; keep the header clock running until a request's headers are complete."""
+        if self.refused:
+            return  # a refused client's request is not read
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._expect_headers()
+        else:
+            self._stop_header_clock()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the header clock, then as uvicorn does."""
+        self._stop_header_clock()
+        super().connection_lost(exc)
+
+    def _expect_headers(self) -> None:
+        if self.header_deadline is None:
+            self.header_deadline = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _stop_header_clock(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+            self.header_deadline = None
+
+    def _headers_late(self) -> None:
+        self.header_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._count_closed("header_timeout")
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        """Answer 503 unasked, then close on the client's EOF or after a linger.
+
+        Not at once: closing with the request unread would reset the connection and could lose the 503.
+        """
+        self.refused = True
+        self.connections.discard(self)  # it no longer counts, and a graceful shutdown need not wait for it
+        self._count_closed("over_limit")
+        self.transport.write(REFUSED)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
+
+    def _count_closed(self, reason: str) -> None:
+        telemetry = self.app_state.get(TELEMETRY_STATE)
+        if isinstance(telemetry, Telemetry):
+            telemetry.closed.labels(reason).inc()
 
 
 def _tell_parent(reason: str) -> None:

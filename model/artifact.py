@@ -1,11 +1,13 @@
-"""Hash-verified model artefacts: a directory with ``model.joblib`` and ``metadata.json``.
+"""Hash-verified, signed model artefacts: a directory with ``model.joblib``, ``metadata.json``, ``signature.json``.
 
-Saving writes both (and ``model.onnx`` when training compiled one) into a temp directory that is
-renamed into place. ``verify_artifact``
+Saving writes them (and ``model.onnx`` when training compiled one) into a temp directory that is
+renamed into place, signed with the signing key (``model/signing.py``). ``verify_artifact``
 checks the model file's sha256 against the metadata (the one place this is checked; cheap to
 import: joblib and scikit-learn are imported only to save or load an estimator).
-``load_artifact`` also checks the scikit-learn version the model was made with, and
-``read_compiled`` the ONNX file's sha256. Every mismatch is an :class:`ArtifactError` naming the file.
+``load_artifact`` unpickles only after the signature checks with the key held here (and the
+scikit-learn version matches); ``read_compiled`` checks the ONNX file's sha256. The file names an
+artefact's metadata gives are plain names in its directory, never a path. Every mismatch is an
+:class:`ArtifactError` naming the file.
 """
 
 from __future__ import annotations
@@ -13,18 +15,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
+from model import signing
 from model.codec import read_record, write_record
 from model.errors import ArtifactError
 from model.files import FILE_MODE, sha256_file, staged_directory
-from model.records import Lineage, ModelMetadata
+from model.records import Lineage, ModelMetadata, Signature
 from model.settings import Runtime
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = ModelMetadata.FILE
+SIGNATURE_FILE = signing.SIGNATURE_FILE
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+# Set by the serving Dockerfile: the model in /app/model was checked (hash and signature) when the
+# image was built, and nothing but the image can change it; the server has no signing key.
+BAKED_ENV = "ML_CICD_MODEL_CHECKED_AT_BUILD"
 
 
 def save_artifact(
@@ -50,6 +60,9 @@ def save_artifact(
             python_version=platform.python_version(),
         )
         write_record(stage / METADATA_FILE, full)
+        key = signing.signing_key(create=True)
+        assert key is not None
+        signing.sign(stage, artifact_files(full), key)
     return full
 
 
@@ -62,9 +75,32 @@ def read_metadata(directory: Path) -> ModelMetadata:
 
 
 def artifact_files(metadata: ModelMetadata) -> tuple[str, ...]:
-    """Return the files an artefact consists of: the model, its metadata, and the ONNX form when shipped."""
+    """Return the files an artefact consists of: the model, its metadata, and the ONNX form when shipped.
+
+    Each is a plain file name inside the artefact's directory: a name that is a path (``../x``,
+    ``a/b``) is refused, so no copy, export or build can reach outside the directory.
+    """
     compiled = metadata.compiled.file if metadata.compiled is not None else None
-    return (metadata.model_file, METADATA_FILE, *((compiled,) if compiled else ()))
+    names = (metadata.model_file, METADATA_FILE, *((compiled,) if compiled else ()))
+    for key, name in zip(("model_file", "", "compiled.file"), names, strict=False):
+        if not PLAIN_NAME.fullmatch(name) or name in {".", ".."}:
+            raise ArtifactError(
+                f"metadata.json: {key or 'file'} {name!r} is not a plain file name in the artefact's directory"
+            )
+    return names
+
+
+def signed_files(metadata: ModelMetadata) -> tuple[str, ...]:
+    """Return what a copy of the artefact carries: its files and its signature."""
+    return (*artifact_files(metadata), SIGNATURE_FILE)
+
+
+def check_signature(directory: Path, metadata: ModelMetadata, what: str = "") -> Signature:
+    """Return the artefact's signature after checking it, with the key held here, against its files.
+
+    Raise :class:`model.signing.SignatureError` saying why not. Reads bytes and JSON only.
+    """
+    return signing.verify(Path(directory), artifact_files(metadata), signing.signing_key(), what)
 
 
 def verify_artifact(directory: Path, what: str = "", compiled_too: bool = True) -> ModelMetadata:
@@ -74,6 +110,7 @@ def verify_artifact(directory: Path, what: str = "", compiled_too: bool = True) 
     loads just that one and checks the ONNX file itself, as the gate's parity check does).
     """
     metadata = read_metadata(directory)
+    artifact_files(metadata)  # refuse file names that are paths before touching any file
     suffix = f" ({what})" if what else ""
     _check_hash(Path(directory) / metadata.model_file, metadata.model_sha256, "model", suffix)
     compiled = metadata.compiled
@@ -98,6 +135,7 @@ def read_compiled(directory: Path, metadata: ModelMetadata) -> bytes | None:
     compiled = metadata.compiled
     if compiled is None or compiled.file is None:
         return None
+    artifact_files(metadata)  # the ONNX file's name is a plain name in the directory
     path = Path(directory) / compiled.file
     if not path.is_file():
         raise ArtifactError(f"{path}: ONNX model file is missing")
@@ -147,11 +185,18 @@ def check_servable(model_dir: Path, runtime: Runtime = "auto") -> tuple[ModelMet
 
 
 def load_artifact(directory: Path, what: str = "") -> tuple[Any, ModelMetadata]:
-    """Return ``(estimator, metadata)`` after verifying the model hash and scikit-learn version."""
+    """Return ``(estimator, metadata)`` after checking the model hash, signature and scikit-learn version.
+
+    The pickle is opened only after its signature checks with the key held here, since loading it
+    runs code; inside the serving image (``ML_CICD_MODEL_CHECKED_AT_BUILD=1``, set by the Dockerfile)
+    the build did that check and the hash is checked again.
+    """
     import joblib
     import sklearn
 
     metadata = verify_artifact(directory, what, compiled_too=False)
+    if os.environ.get(BAKED_ENV) != "1":
+        check_signature(directory, metadata, what)
     if metadata.sklearn_version != sklearn.__version__:
         raise ArtifactError(
             f"{directory}: model was saved with scikit-learn {metadata.sklearn_version}, this environment "

@@ -1,10 +1,10 @@
-"""The one strict codec of ml-cicd's files: JSON records and the TOML config, decoded into frozen dataclasses.
+"""The one strict codec of ml-cicd's JSON records, and the one dialect of errors for them and the config.
 
 Reading is strict: a missing or unknown key, a value of the wrong type or another schema
-version is an error naming the file and the key (:class:`ArtifactError` for records; the
-config passes its own error type, so both speak one dialect of errors). Lists become tuples,
+version is an error naming the file and the key (:class:`ArtifactError`). Lists become tuples,
 tables become dataclasses, ints are accepted where floats are expected, booleans are never
-taken for numbers. Written records carry their ``schema_version``.
+taken for numbers. Written records carry their ``schema_version``. The TOML config is decoded by
+pydantic (``pipeline/config.py``); :func:`validation_line` writes its errors in the same dialect.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ import json
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+
+from annotated_types import Ge, Gt, Le, Lt, MinLen
 
 from model.errors import ArtifactError
 from model.files import write_json_atomic
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 T = TypeVar("T")
 
@@ -97,9 +103,9 @@ def decode(
 ) -> T:
     """Build dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types.
 
-    ``every_key`` (records) makes every field required; otherwise (the config) fields with a
-    default may be left out. Lists become tuples, tables become dataclasses, ints are accepted
-    where floats are expected, and booleans are never taken for numbers.
+    ``every_key`` (records) makes every field required; otherwise fields with a default may be
+    left out. Lists become tuples, tables become dataclasses, ints are accepted where floats are
+    expected, and booleans are never taken for numbers.
     """
     table = "an object" if every_key else "a table"
     return typing.cast(T, _build(cls, raw, _Context(origin, error, every_key, table), ""))
@@ -203,3 +209,120 @@ def _item_key(key: str, index: int, item: Any) -> str:
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic's errors (the config's) in this dialect: one line naming the dotted key.
+
+
+def validation_line(error: ErrorDetails, root: type, raw: Any, origin: str) -> str:
+    """Return one of pydantic's errors, from validating ``raw`` as ``root``, as one line naming the key.
+
+    ``origin: unknown key 'a.b' (expected one of: ...)``, ``origin: missing required key 'a.b'`` or
+    ``origin: a.b must be <what the key takes, bounds included>, got <value>``.
+    """
+    key, owner, info, hint = _locate(error["loc"], root, raw)
+    kind = error["type"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"{origin}: unknown key '{key}' (expected one of: {', '.join(sorted(_fields(owner)))})"
+    if kind.startswith("missing"):
+        return f"{origin}: missing required key '{key}'"
+    note = f" ({info.description})" if info is not None and info.description else ""
+    expected = _expected(hint, info.metadata if info is not None else ()) + note
+    return f"{origin}: {key or 'top level'} must be {expected}, got {shown(error['input'])}"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """Return ``repr(value)``, shortened to ``limit`` characters (an error stays one readable line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _locate(loc: tuple[int | str, ...], root: type, raw: Any) -> tuple[str, Any, Any, Any]:
+    """Follow pydantic's ``loc`` from ``root`` through the classes and ``raw``.
+
+    Return the dotted key (``schema.columns.region.type``, ``gates.metric[0].threshold``), the
+    class holding the last key, that key's field info (None for a list item or a table's value)
+    and its type. The names pydantic gives a union's members are not keys: they are passed over.
+    """
+    key, owner, info, hint = "", root, None, typing.cast(Any, root)
+    for part in loc:
+        base = _bare(hint)
+        if isinstance(part, str) and _fields(base):
+            owner, info = base, _fields(base).get(part)
+            hint = info.annotation if info is not None else Any
+            key, raw = _join(key, part), raw.get(part) if isinstance(raw, dict) else None
+        elif isinstance(part, int) and typing.get_origin(base) is tuple:
+            item = raw[part] if isinstance(raw, list) and part < len(raw) else None
+            key, hint, info, raw = _item_key(key, part, item), typing.get_args(base)[0], None, item
+        elif isinstance(part, str) and typing.get_origin(base) is dict:
+            key, hint, info = _join(key, part), typing.get_args(base)[1], None
+            raw = raw.get(part) if isinstance(raw, dict) else None
+    return key, owner, info, hint
+
+
+def _fields(cls: Any) -> dict[str, Any]:
+    """Return the fields of a pydantic dataclass (none for anything else)."""
+    return dict(getattr(cls, "__pydantic_fields__", {})) if isinstance(cls, type) else {}
+
+
+def _bare(hint: Any) -> Any:
+    """Return ``hint`` without ``Annotated`` and without ``| None`` (a union of more types stays one)."""
+    while True:
+        if typing.get_origin(hint) is Annotated:
+            hint = typing.get_args(hint)[0]
+        elif len(_options(hint)) == 1 and _options(hint)[0] is not hint:
+            hint = _options(hint)[0]
+        else:
+            return hint
+
+
+def _options(hint: Any) -> list[Any]:
+    """Return the members of a union other than None (``[hint]`` for anything else)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(hint) if a is not type(None)]
+    return [hint]
+
+
+def _expected(hint: Any, constraints: Sequence[Any] = ()) -> str:
+    """Return what a value of ``hint`` under ``constraints`` (pydantic's metadata) must be, in words."""
+    if typing.get_origin(hint) is Annotated:
+        base, *extra = typing.get_args(hint)
+        return _expected(base, [*constraints, *extra])
+    options = _options(hint)
+    if len(options) > 1:
+        words = [_expected(option) for option in options]
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    if options[0] is not hint:
+        return _expected(options[0], constraints)
+    non_empty = any(isinstance(c, MinLen) and c.min_length > 0 for c in constraints)
+    if typing.get_origin(hint) is dict or _fields(hint):
+        return "a table"
+    if hint is str or typing.get_origin(hint) is tuple:
+        return ("a non-empty " if non_empty else "a ") + ("string" if hint is str else "list")
+    if hint is int:
+        return "an integer" + _range(constraints, integer=True)
+    if hint is float:  # finite goes without saying when bounded on both sides
+        limits = _range(constraints, integer=False)
+        return ("a number" if " and " in limits or " between " in limits else "a finite number") + limits
+    return _describe(hint) if hint is bool or typing.get_origin(hint) is Literal else "a value"
+
+
+def _range(constraints: Sequence[Any], integer: bool) -> str:
+    """Return the bounds in ``constraints`` in words: `` >= 0 and <= 10``, `` between 0 and 1``."""
+    low = [(">=", c.ge) for c in constraints if isinstance(c, Ge)] + [
+        (">", c.gt) for c in constraints if isinstance(c, Gt)
+    ]
+    high = [("<=", c.le) for c in constraints if isinstance(c, Le)] + [
+        ("<", c.lt) for c in constraints if isinstance(c, Lt)
+    ]
+    if low and high and not integer:
+        (low_op, low_value), (high_op, high_value) = low[0], high[0]
+        if (low_op, high_op) in ((">=", "<="), (">", "<")):
+            exclusive = " (exclusive)" if low_op == ">" else ""
+            return f" between {_number(low_value)} and {_number(high_value)}{exclusive}"
+    return "".join(f"{' and' if i else ''} {op} {_number(v)}" for i, (op, v) in enumerate([*low, *high]))
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"

@@ -1,4 +1,8 @@
-"""Atomic file and directory writes: a crash never leaves a half-written artefact."""
+"""Atomic file and directory writes: a crash never leaves a half-written artefact.
+
+An OS error that names no file (a full disk fails ``write``, which knows no path) is raised
+again naming the file or directory being written, so a caller can say where.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +41,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        named = _named(exc, path)
+        if named is not None:
+            raise named from exc
         raise
 
 
@@ -72,6 +79,16 @@ def staged_directory(target: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(stage, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
+        named = _named(exc, target)
+        if named is not None:
+            raise named from exc
         raise
+
+
+def _named(exc: BaseException, path: Path) -> OSError | None:
+    """Return ``exc`` again, naming ``path``, when it is an OS error that names no file; else None."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror, str(path))
+    return None

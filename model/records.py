@@ -180,11 +180,26 @@ class ModelMetadata(Record):
 
 
 @dataclass(frozen=True)
+class Signature(Record):
+    """``signature.json`` of an artefact: each file's sha256, authenticated with a key kept elsewhere.
+
+    ``mac`` is HMAC-SHA256 over ``key_id`` and ``files`` (``model/signing.py``); ``key_id`` is the
+    first 16 hex digits of the key's own sha256, so a mismatch can say which key signed it.
+    """
+
+    FILE: ClassVar[str] = "signature.json"
+    key_id: str
+    files: dict[str, str]
+    mac: str
+
+
+@dataclass(frozen=True)
 class GateRecord:
-    """The gate outcome a registered version carries (from its ``gates.json``)."""
+    """The gate outcome a registered version carries (from its ``gates.json``, of that very model)."""
 
     passed: bool
     file: str
+    model_sha256: str  # the model gates.json judged: register and promote refuse any other
     results: tuple[Result, ...]
 
 
@@ -193,6 +208,7 @@ class Lineage(Record):
     """``lineage.json`` of a registry version: where the model came from and who registered it."""
 
     FILE: ClassVar[str] = "lineage.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
     version: int
     model_sha256: str
     git_commit: str | None

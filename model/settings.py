@@ -1,7 +1,21 @@
 """The server's settings: their environment variables, defaults and checks (no heavy imports).
 
 Command-line options override the environment; the worker processes of ``--workers N`` get
-their settings through the environment, from the parent.
+their settings through the environment, from the parent (the connection settings travel in
+the server's config instead, which uvicorn hands to each worker).
+
+Connections (per worker process; ``model/app.py`` enforces the last two, uvicorn the first):
+
+- ``MODEL_KEEP_ALIVE_SECONDS`` (5, uvicorn's default): an idle keep-alive connection is closed
+  this long after its last answer. Behind a load balancer that reuses connections, make it
+  longer than the balancer's own idle timeout.
+- ``MODEL_HEADER_TIMEOUT_SECONDS`` (10): a connection must deliver a complete request line and
+  headers within this long of opening (or of its first byte after an answer), else it is closed.
+  Trickling bytes does not extend it.
+- ``MODEL_MAX_CONNECTIONS`` (1000): open connections beyond this are answered 503 and closed.
+
+``MODEL_DOCS`` (off): ``1``/``true``/``yes``/``on`` serves ``/docs``, ``/redoc`` and
+``/openapi.json``; production images leave them off.
 """
 
 from __future__ import annotations
@@ -9,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -20,10 +35,29 @@ RUNTIME_ENV = "MODEL_RUNTIME"
 WORKERS_ENV = "MODEL_WORKERS"
 MAX_BATCH_ENV = "MODEL_MAX_BATCH"
 MAX_BODY_ENV = "MODEL_MAX_BODY_BYTES"
+DOCS_ENV = "MODEL_DOCS"
+KEEP_ALIVE_ENV = "MODEL_KEEP_ALIVE_SECONDS"
+HEADER_TIMEOUT_ENV = "MODEL_HEADER_TIMEOUT_SECONDS"
+MAX_CONNECTIONS_ENV = "MODEL_MAX_CONNECTIONS"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where the workers' metrics meet (model/telemetry.py)
 STARTUP_ERROR_ENV = "MODEL_STARTUP_ERROR_FILE"  # a worker that cannot load the model says why here
 DEFAULT_MAX_BATCH = 1000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_KEEP_ALIVE_SECONDS = 5
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10
+DEFAULT_MAX_CONNECTIONS = 1000
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the server's log lines, in every process
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Connections:
+    """How long a connection may idle or take over its headers, and how many may be open (per process)."""
+
+    keep_alive_seconds: int
+    header_timeout_seconds: int
+    max_connections: int
 
 
 def limit(given: int | None, env: str, default: int) -> int:
@@ -39,6 +73,30 @@ def limit(given: int | None, env: str, default: int) -> int:
     if given < 1:
         raise ValueError(f"{env.lower().removeprefix('model_')} must be >= 1, got {given}")
     return given
+
+
+def connections(
+    keep_alive: int | None = None, header_timeout: int | None = None, max_connections: int | None = None
+) -> Connections:
+    """Return the connection settings from the arguments, else the environment, else the defaults."""
+    return Connections(
+        keep_alive_seconds=limit(keep_alive, KEEP_ALIVE_ENV, DEFAULT_KEEP_ALIVE_SECONDS),
+        header_timeout_seconds=limit(header_timeout, HEADER_TIMEOUT_ENV, DEFAULT_HEADER_TIMEOUT_SECONDS),
+        max_connections=limit(max_connections, MAX_CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS),
+    )
+
+
+def docs(given: bool | None) -> bool:
+    """Return whether to serve the API docs: the argument, else ``$MODEL_DOCS``, else off."""
+    if given is not None:
+        return given
+    raw = os.environ.get(DOCS_ENV, "")
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE or not word:
+        return False
+    raise ValueError(f"{DOCS_ENV}={raw!r}: expected one of {', '.join(_TRUE + _FALSE)}")
 
 
 def runtime(given: str | None) -> Runtime:

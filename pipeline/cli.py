@@ -3,7 +3,13 @@
 Each command lives in its own module under ``pipeline/commands/`` with ``configure(parser)``
 and ``run(args) -> int``; only the chosen module is imported, so ``run`` with everything
 cached stays fast.
-Exit codes: 0 success, 1 a check failed, 2 bad input (one line on stderr, no traceback).
+Exit codes: 0 success, 1 a check failed, 2 bad input, 4 the environment failed (disk full
+or over quota, read-only file system, permission denied, out of memory or file handles: one
+line naming the path and the OS error, never read as "a check failed"; see
+``pipeline/errors.py``), 70 an internal error (a bug: the traceback, then one ``error:`` line;
+never read as a verdict), 130 interrupted. Every other failure is one ``error:`` line on stderr,
+no traceback. 3 is left to other tools. ``run`` passes on its first failing step's code
+(a step's 4 is the run's 4) and, stopped by SIGINT or SIGTERM, exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ import ast
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
 from model.errors import ArtifactError
 from pipeline.config import DEFAULT_CONFIG
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, environment_failure
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h)
 
 # The commands, in the order ``--help`` lists them; ``pipeline/commands/<name>.py`` implements each.
 COMMANDS: tuple[str, ...] = (
@@ -82,13 +91,37 @@ def main(argv: list[str] | None = None) -> int:
     parser, module = command_parser(known.command)
     args = parser.parse_args(argv[1:])
     try:
+        check_out(getattr(args, "out", None))
         return int(module.run(args))
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except ArtifactError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (PipelineError, ArtifactError, OSError) as exc:
+        # an OS error of the machine's (ENOSPC, EROFS, EACCES ...), raw or behind another error
+        environment = environment_failure(exc)
+        if environment is not None:
+            print(f"error: {environment}", file=sys.stderr)
+            return environment.exit_code
+        if isinstance(exc, PipelineError):
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(f"error: {exc}", file=sys.stderr)  # an artefact error, or a file that is not there
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: show where, but never exit 1 ("a check failed") or 2
+        traceback.print_exc()
+        print(
+            f"error: internal error in `{known.command}` ({type(exc).__name__}); please report it",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
+
+
+def check_out(out: str | None) -> None:
+    """Refuse an ``--out`` that is a file or a symbolic link (one line, exit 2) before anything is written."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.is_symlink():
+        raise PipelineError(f"--out {out}: is a symbolic link; give the directory itself")
+    if path.exists() and not path.is_dir():
+        raise PipelineError(f"--out {out}: is a file, expected a directory")

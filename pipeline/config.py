@@ -1,11 +1,12 @@
-"""The one knob file, ``configs/pipeline.toml``, loaded into frozen dataclasses.
+"""The one knob file, ``configs/pipeline.toml``, decoded by pydantic into frozen, strict dataclasses.
 
-Unknown keys and wrong types are errors that name the key, e.g.
-``configs/pipeline.toml: training.sample_rows must be an integer >= 0, got -5`` (the decoder
-is ``model.records.decode``, shared with the artefact files). Gate metrics must come from the
-metric table (``pipeline/core/metrics.py``), which also gives their direction. Relative paths
-in the file are resolved against the working directory (the repo root, both on the host and
-in the step containers).
+Unknown keys, wrong types, NaN and infinities, and values out of range are errors of one line naming
+the file and the dotted key (``model/codec.py`` writes them): ``configs/pipeline.toml:
+training.sample_rows must be an integer >= 0 and <= 1,000,000,000 (0 means all rows), got -5``.
+Booleans are never numbers, an integer is a number; every count that sizes work has an upper bound
+(``MAX_*``, ``WORK_PARAMS``); types and bounds hold for classes built in code too. Gate metrics come
+from the metric table (``pipeline/core/metrics.py``), which gives their direction. Relative paths
+resolve against the working directory (the repo root, on the host and in the step containers).
 """
 
 from __future__ import annotations
@@ -14,42 +15,73 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from model.codec import decode
-from model.records import ColumnType, Label, OutOfRange, Scalar, Task
+from annotated_types import Ge, Gt, Le, Lt, MinLen
+from pydantic import ConfigDict, Field, Strict, ValidationError
+from pydantic.dataclasses import dataclass
+
+from model.codec import shown, validation_line
+from model.records import ColumnType, OutOfRange, Task
 from pipeline.core.metrics import Direction, lookup
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/pipeline.toml"
 
+# Upper bounds of the counts, generous for real use: past them a value is a typo or a hang.
+MAX_ROWS = 1_000_000_000  # row counts and thresholds: more rows than a table held in memory has
+MAX_SEED = 2**32 - 1  # NumPy and scikit-learn take seeds in [0, 2**32)
+MAX_BOOTSTRAP = 10_000  # resamples: a 95% interval's ends to ~1% of its width; work = resamples x rows
+MAX_LATENCY_SAMPLES = 10_000  # 500 predicts above the p95; at 3 ms each, ~1 min with a champion
+MAX_LEAKAGE_ROWS = 1_000_000  # rows scored per feature for leakage: an AUC to ~0.001, one sort each
+MAX_TEST_ROWS = 50_000  # drift samples a side to DISTANCE_ROWS (core/statistics.py): more means the same
+MAX_BINS = 1_000  # 50 of the 50,000 sampled rows a bin, near the chi-squared floor; profiles keep every edge
+MAX_FEATURES = 100_000  # features a drift check may let drift: more than any table has columns
+# Estimator parameters that size a fit (scikit-learn checks the rest): a forest settles after a few hundred
+# trees (5,000 train in 40 s on 400 rows); unconverged after 10,000 iterations needs other settings.
+WORK_PARAMS: dict[str, int] = {"n_estimators": 5_000, "max_iter": 10_000}
 
-@dataclass(frozen=True)
+# Strict leaves: the dataclasses are lax, so pydantic builds them from TOML tables (a strict one takes
+# only its own instances), but every scalar in them is strict; ``allow_inf_nan=False`` keeps floats finite.
+Text = Annotated[str, Strict()]
+Name = Annotated[str, Strict(), MinLen(1)]  # a path or a name: never empty
+Whole = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]
+Fraction = Annotated[float, Strict(), Ge(0), Le(1)]
+Share = Annotated[float, Strict(), Gt(0), Lt(1)]  # neither 0 nor 1 makes sense
+Positive = Annotated[float, Strict(), Gt(0)]
+Rows = Annotated[int, Strict(), Ge(1), Le(MAX_ROWS)]
+StrictLabel = Text | Whole | Flag
+StrictScalar = Text | Whole | Number | Flag
+
+_MODEL = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
+
+
+@dataclass(frozen=True, config=_MODEL)
 class DataConfig:
     """Where the table is and what to learn from it."""
 
-    path: str
-    target: str
+    path: Name
+    target: Name
     task: Task = "classification"
     format: Literal["csv", "parquet"] | None = None
-    positive_label: Label | None = None
-    id_columns: tuple[str, ...] = ()
+    positive_label: StrictLabel | None = None
+    id_columns: tuple[Name, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ColumnSchema:
-    """Expectations for one column of the table."""
+    """Expectations for one column of the table (``min`` at most ``max``)."""
 
-    name: str
+    name: Name
     type: ColumnType
-    min: float | None = None
-    max: float | None = None
-    allowed: tuple[Scalar, ...] | None = None
-    nullable: bool = True
-    max_null_fraction: float = 1.0
+    min: Number | None = None
+    max: Number | None = None
+    allowed: Annotated[tuple[StrictScalar, ...], MinLen(1)] | None = None
+    nullable: Flag = True
+    max_null_fraction: Fraction = 1.0
 
     @property
     def null_limit(self) -> float:
@@ -57,73 +89,73 @@ class ColumnSchema:
         return self.max_null_fraction if self.nullable else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class SchemaConfig:
     """Column expectations plus table-level checks."""
 
     columns: tuple[ColumnSchema, ...] = ()
-    min_rows: int = 50
-    allow_unexpected_columns: bool = False
-    max_duplicate_fraction: float = 0.05
-    min_class_fraction: float = 0.01
-    labels: tuple[Label, ...] | None = None
+    min_rows: Rows = 50
+    allow_unexpected_columns: Flag = False
+    max_duplicate_fraction: Fraction = 0.05
+    min_class_fraction: Fraction = 0.01
+    labels: Annotated[tuple[StrictLabel, ...], MinLen(1)] | None = None  # distinct
     # Integrity and leakage (pipeline/core/integrity.py); ``skip_checks`` turns any check off by name.
-    max_dominant_fraction: float = 0.999  # a feature whose one value covers more rows is near-constant
-    max_conflicting_fraction: float = 0.01  # rows with identical features and another label (classification)
-    leakage_limit: float = 0.99  # a feature alone reaching this ROC AUC (regression: R²) is flagged
-    leakage_rows: int = 10_000  # rows sampled for the leakage scores
-    skip_checks: tuple[str, ...] = ()
+    max_dominant_fraction: Annotated[Positive, Le(1)] = 0.999  # one value over this share: near-constant
+    max_conflicting_fraction: Fraction = 0.01  # identical features, another label (classification)
+    leakage_limit: Annotated[Number, Gt(0.5), Le(1)] = 0.99  # one feature's ROC AUC (regression: R²) flagged
+    leakage_rows: Annotated[Whole, Ge(100), Le(MAX_LEAKAGE_ROWS)] = 10_000  # sampled for the leakage scores
+    skip_checks: tuple[Name, ...] = ()
 
     def column(self, name: str) -> ColumnSchema | None:
         """Return the schema of ``name``, or None when it has none."""
         return next((c for c in self.columns if c.name == name), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ModelConfig:
-    """Estimator kind and its parameters, passed through to scikit-learn."""
+    """Estimator kind and its parameters, passed through to scikit-learn (which validates them)."""
 
-    kind: str = "hist_gradient_boosting"
-    params: dict[str, Any] = field(default_factory=dict)
+    kind: Name = "hist_gradient_boosting"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class TrainingConfig:
     """How much data quick CI training uses and how it is split."""
 
-    sample_rows: int = 2000
-    test_fraction: float = 0.25  # share of rows held out, by a salted hash of each row's key
-    seed: int = 42
-    stratify: bool = True  # stratify the training sample by the target (classification)
-    split_salt: str = "ml-cicd"  # change it to draw a different held-out side
+    sample_rows: Annotated[Whole, Ge(0), Le(MAX_ROWS), Field(description="0 means all rows")] = 2000
+    test_fraction: Share = 0.25  # share of rows held out, by a salted hash of each row's key
+    seed: Annotated[Whole, Ge(0), Le(MAX_SEED)] = 42
+    stratify: Flag = True  # stratify the training sample by the target (classification)
+    split_salt: Text = "ml-cicd"  # change it to draw a different held-out side
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class MetricGate:
     """A metric threshold: ``observed`` must be on the better side of ``threshold``.
 
     ``direction`` may be left out: the metric table knows it (and a contradicting one is an error).
     """
 
-    metric: str
-    threshold: float
+    metric: Name
+    threshold: Number
     direction: Direction | None = None
-    required: bool = True
+    required: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ChampionGate:
     """No regression against the champion, judged by a paired bootstrap."""
 
-    metric: str | None = None
-    tolerance: float = 0.01
-    confidence: float = 0.95
-    bootstrap: int = 1000
-    required: bool = True
-    min_rows: int = 100  # fewer rows the champion never trained on: inconclusive
+    metric: Name | None = None
+    tolerance: Annotated[Number, Ge(0)] = 0.01
+    confidence: Share = 0.95
+    bootstrap: Annotated[Whole, Ge(100), Le(MAX_BOOTSTRAP)] = 1000
+    required: Flag = True
+    min_rows: Rows = 100  # fewer rows the champion never trained on: inconclusive
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class LatencyGate:
     """Single-record prediction latency of each model as served (ONNX Runtime or scikit-learn), timed in-process.
 
@@ -131,73 +163,73 @@ class LatencyGate:
     p95; without one the absolute ``p95_ms`` applies. ``samples`` single-row predicts per model.
     """
 
-    p95_ms: float = 50.0
-    max_ratio: float = 1.5
-    required: bool = False
-    samples: int = 200
+    p95_ms: Positive = 50.0
+    max_ratio: Positive = 1.5
+    required: Flag = False
+    samples: Annotated[Whole, Ge(1), Le(MAX_LATENCY_SAMPLES)] = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class SliceGate:
-    """A floor on a metric in every slice with enough rows."""
+    """A floor on a metric in every slice with enough rows (``metric`` and ``min`` go together)."""
 
-    metric: str | None = None
-    min: float | None = None
-    required: bool = False
+    metric: Name | None = None
+    min: Number | None = None
+    required: Flag = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class CollapseGate:
     """Every class must keep at least this share of the predictions."""
 
-    min_class_fraction: float = 0.01
-    required: bool = True
+    min_class_fraction: Fraction = 0.01
+    required: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class DriftGate:
     """Whether drift beyond the drift limits fails the run."""
 
-    required: bool = True
+    required: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class LabelDriftGate:
     """The target's distribution in the data against the drift reference's ([drift] decides what drifts)."""
 
-    required: bool = True
+    required: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class PredictionDriftGate:
     """The candidate's predictions on the drift reference's rows against those on its held-out rows."""
 
-    required: bool = False
+    required: Flag = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ParityGate:
     """The served ONNX model must answer as the scikit-learn model does, on the held-out rows."""
 
-    required: bool = True
+    required: Flag = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class GatesConfig:
     """All quality gates; each is reported, required ones decide the exit code."""
 
     metric: tuple[MetricGate, ...] = ()
-    champion: ChampionGate = field(default_factory=ChampionGate)
-    latency: LatencyGate = field(default_factory=LatencyGate)
-    slices: SliceGate = field(default_factory=SliceGate)
-    collapse: CollapseGate = field(default_factory=CollapseGate)
-    drift: DriftGate = field(default_factory=DriftGate)
-    label_drift: LabelDriftGate = field(default_factory=LabelDriftGate)
-    prediction_drift: PredictionDriftGate = field(default_factory=PredictionDriftGate)
-    parity: ParityGate = field(default_factory=ParityGate)
+    champion: ChampionGate = dataclasses.field(default_factory=ChampionGate)
+    latency: LatencyGate = dataclasses.field(default_factory=LatencyGate)
+    slices: SliceGate = dataclasses.field(default_factory=SliceGate)
+    collapse: CollapseGate = dataclasses.field(default_factory=CollapseGate)
+    drift: DriftGate = dataclasses.field(default_factory=DriftGate)
+    label_drift: LabelDriftGate = dataclasses.field(default_factory=LabelDriftGate)
+    prediction_drift: PredictionDriftGate = dataclasses.field(default_factory=PredictionDriftGate)
+    parity: ParityGate = dataclasses.field(default_factory=ParityGate)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class DriftConfig:
     """Reference data and how drift is judged (see ``pipeline/core/drift.py`` for the why of each default).
 
@@ -207,27 +239,27 @@ class DriftConfig:
     ``distance`` forces one. PSI is reported; with ``psi_limit`` set it also counts.
     """
 
-    reference: str | None = None
+    reference: Name | None = None
     method: Literal["auto", "test", "distance"] = "auto"
-    test_max_rows: int = 1000
-    alpha: float = 0.05
-    wasserstein_limit: float = 0.1
-    jensen_shannon_limit: float = 0.1
-    psi_limit: float | None = None
-    bins: int = 10
-    max_drifted_features: int = 0
-    max_unseen_share: float = 0.01  # rows with categories the reference never had
+    test_max_rows: Annotated[Whole, Ge(1), Le(MAX_TEST_ROWS)] = 1000
+    alpha: Share = 0.05
+    wasserstein_limit: Positive = 0.1
+    jensen_shannon_limit: Annotated[Positive, Le(1)] = 0.1
+    psi_limit: Positive | None = None
+    bins: Annotated[Whole, Ge(2), Le(MAX_BINS)] = 10
+    max_drifted_features: Annotated[Whole, Ge(0), Le(MAX_FEATURES)] = 0
+    max_unseen_share: Fraction = 0.01  # rows with categories the reference never had
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class SlicesConfig:
     """Columns whose values define slices for per-slice metrics."""
 
-    columns: tuple[str, ...] = ()
-    min_rows: int = 30
+    columns: tuple[Name, ...] = ()
+    min_rows: Rows = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ServingConfig:
     """How the model is served: compiled to ONNX when it converts and answers alike, and range limits.
 
@@ -237,32 +269,32 @@ class ServingConfig:
     allowed values and counts it per feature in ``/metrics``; ``reject`` answers 422.
     """
 
-    onnx: bool = True
-    parity_limit: float = 1e-5
+    onnx: Flag = True
+    parity_limit: Share = 1e-5
     out_of_range: OutOfRange = "count"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class RegistryConfig:
     """Where the embedded directory registry lives."""
 
-    path: str = "registry"
+    path: Name = "registry"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class Config:
     """The whole pipeline configuration."""
 
     data: DataConfig
-    schema: SchemaConfig = field(default_factory=SchemaConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    gates: GatesConfig = field(default_factory=GatesConfig)
-    drift: DriftConfig = field(default_factory=DriftConfig)
-    slices: SlicesConfig = field(default_factory=SlicesConfig)
-    registry: RegistryConfig = field(default_factory=RegistryConfig)
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    description: str = ""
+    schema: SchemaConfig = dataclasses.field(default_factory=SchemaConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    gates: GatesConfig = dataclasses.field(default_factory=GatesConfig)
+    drift: DriftConfig = dataclasses.field(default_factory=DriftConfig)
+    slices: SlicesConfig = dataclasses.field(default_factory=SlicesConfig)
+    registry: RegistryConfig = dataclasses.field(default_factory=RegistryConfig)
+    serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    description: Text = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parsed config as plain JSON-able data."""
@@ -282,35 +314,6 @@ class Config:
         return tuple(c.name for c in self.schema.columns if c.name not in skip)
 
 
-# Checks beyond types, applied after parsing: (section.key, predicate, expectation).
-_RULES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
-    ("training.sample_rows", lambda v: v >= 0, "an integer >= 0 (0 means all rows)"),
-    ("training.test_fraction", lambda v: 0 < v < 1, "a number between 0 and 1"),
-    ("schema.min_rows", lambda v: v >= 1, "an integer >= 1"),
-    ("schema.max_duplicate_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
-    ("schema.min_class_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
-    ("schema.max_dominant_fraction", lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    ("schema.max_conflicting_fraction", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
-    ("schema.leakage_limit", lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
-    ("schema.leakage_rows", lambda v: v >= 100, "an integer >= 100"),
-    ("gates.champion.tolerance", lambda v: v >= 0, "a number >= 0"),
-    ("gates.champion.confidence", lambda v: 0 < v < 1, "a number between 0 and 1"),
-    ("gates.champion.bootstrap", lambda v: v >= 100, "an integer >= 100"),
-    ("gates.champion.min_rows", lambda v: v >= 1, "an integer >= 1"),
-    ("gates.latency.samples", lambda v: v >= 1, "an integer >= 1"),
-    ("gates.latency.max_ratio", lambda v: v > 0, "a number > 0"),
-    ("drift.max_unseen_share", lambda v: 0 <= v <= 1, "a number between 0 and 1"),
-    ("drift.bins", lambda v: v >= 2, "an integer >= 2"),
-    ("drift.psi_limit", lambda v: v is None or v > 0, "a number > 0"),
-    ("drift.alpha", lambda v: 0 < v < 1, "a number between 0 and 1"),
-    ("drift.test_max_rows", lambda v: v >= 1, "an integer >= 1"),
-    ("drift.wasserstein_limit", lambda v: v > 0, "a number > 0"),
-    ("drift.jensen_shannon_limit", lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    ("slices.min_rows", lambda v: v >= 1, "an integer >= 1"),
-    ("serving.parity_limit", lambda v: 0 < v < 1, "a number between 0 and 1"),
-)
-
-
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read, type-check and return the config at ``path``."""
     path = Path(path)
@@ -326,54 +329,71 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
-    """Build a :class:`Config` from parsed TOML, naming any bad key."""
+    """Build a :class:`Config` from parsed TOML; raise :class:`ConfigError` naming the first bad key."""
     if "data" not in raw:
         raise ConfigError(f"{origin}: missing required section [data]")
-    raw = dict(raw)
-    schema = dict(raw.get("schema", {}))
-    columns = schema.get("columns", {})
-    if not isinstance(columns, dict):
-        raise ConfigError(f"{origin}: schema.columns must be a table of column tables")
-    schema["columns"] = [_column_entry(origin, name, spec) for name, spec in columns.items()]
-    raw["schema"] = schema
-    config = decode(Config, raw, origin, error=ConfigError)
-    for key, ok, expected in _RULES:
-        value: Any = config
-        for part in key.split("."):
-            value = getattr(value, part)
-        if not ok(value):
-            raise ConfigError(f"{origin}: {key} must be {expected}, got {value!r}")
-    _check_metrics(config, origin)
+    schema = raw.get("schema")
+    if isinstance(schema, dict) and "columns" in schema:  # no [schema]: defaults; not a table: pydantic says
+        broken = _broken_columns(schema["columns"])
+        if broken:
+            raise ConfigError(f"{origin}: {broken}")
+        columns = [{"name": name, **spec} for name, spec in schema["columns"].items()]
+        raw = {**raw, "schema": {**schema, "columns": columns}}
+    try:
+        config = Config(**raw)
+    except ValidationError as exc:
+        raise ConfigError(validation_line(exc.errors()[0], Config, raw, origin)) from None
+    broken = _broken_rule(config)
+    if broken:
+        raise ConfigError(f"{origin}: {broken}")
     return config
 
 
-def _check_metrics(config: Config, origin: str) -> None:
-    """Every metric the gates name must be a metric of the task, with the table's direction."""
-    task = config.data.task
-    named: list[tuple[str, str | None]] = [
-        (f"gates.metric[{i}].metric", gate.metric) for i, gate in enumerate(config.gates.metric)
-    ]
-    named += [("gates.champion.metric", config.gates.champion.metric)]
-    named += [("gates.slices.metric", config.gates.slices.metric)]
-    for key, name in named:
-        if name is None:
-            continue
+def _broken_columns(columns: Any) -> str | None:
+    """Return what is wrong with the ``[schema.columns.NAME]`` tables before they become a list (None: nothing)."""
+    if not isinstance(columns, dict):
+        return f"schema.columns must be a table of column tables, got {shown(columns)}"
+    for name, spec in columns.items():
+        if not name:
+            return "schema.columns has a column with an empty name"
+        if not isinstance(spec, dict):
+            return f"schema.columns.{name} must be a table, got {shown(spec)}"
+        if "name" in spec:
+            return f"schema.columns.{name}: unknown key 'name' (the table key is the name)"
+    return None
+
+
+def _broken_rule(config: Config) -> str | None:
+    """Return the first rule across keys ``config`` breaks, naming the key; None when it keeps them all."""
+    task, gates = config.data.task, config.gates  # gate metrics: the task's, in the table's direction
+    names: dict[str, str | None] = {f"gates.metric[{i}].metric": m.metric for i, m in enumerate(gates.metric)}
+    names |= {"gates.champion.metric": gates.champion.metric, "gates.slices.metric": gates.slices.metric}
+    for key, name in names.items():
         try:
-            lookup(name, task)
+            if name is not None:
+                lookup(name, task)
         except ValueError as exc:
-            raise ConfigError(f"{origin}: {key}: {exc}") from None
-    for i, gate in enumerate(config.gates.metric):
+            return f"{key}: {exc}"
+    for i, gate in enumerate(gates.metric):
         expected = lookup(gate.metric, task).direction
         if gate.direction is not None and gate.direction != expected:
-            raise ConfigError(
-                f"{origin}: gates.metric[{i}].direction is {gate.direction!r}, but {gate.metric} is "
-                f"{expected}-is-better; leave direction out"
-            )
-
-
-def _column_entry(origin: str, name: str, spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{origin}: schema.columns.{name} must be a table, got {spec!r}")
-    if "name" in spec:
-        raise ConfigError(f"{origin}: schema.columns.{name}: unknown key 'name' (the table key is the name)")
-    return {"name": name, **spec}
+            return f"gates.metric[{i}].direction is {gate.direction!r}, but {gate.metric} is {expected}-is-better; leave direction out"
+    data, labels, floor = config.data, config.schema.labels, config.gates.slices
+    for c in config.schema.columns:
+        if c.min is not None and c.max is not None and c.max < c.min:
+            return f"schema.columns.{c.name}.max must be a number >= min ({c.min:g}), got {c.max:g}"
+    if data.target in data.id_columns:
+        return f"data.id_columns must not name the target '{data.target}', got {list(data.id_columns)!r}"
+    if labels is not None and len(set(labels)) < len(labels):
+        return f"schema.labels must be a non-empty list of distinct labels, got {list(labels)!r}"
+    if data.positive_label is not None and labels is not None and data.positive_label not in labels:
+        listed = ", ".join(map(repr, labels))  # compared as training compares them (1 == True)
+        return f"data.positive_label {data.positive_label!r} is not one of schema.labels ({listed})"
+    if (floor.metric is None) != (floor.min is None):  # one without the other would skip the gate
+        missing = "gates.slices." + ("min" if floor.min is None else "metric")
+        return f"missing required key '{missing}' (a slice floor needs both metric and min, or neither)"
+    for name, high in WORK_PARAMS.items():
+        value = config.model.params.get(name)
+        if isinstance(value, int) and (isinstance(value, bool) or not 1 <= value <= high):
+            return f"model.params.{name} must be an integer >= 1 and <= {high:,} (it sizes the fit), got {value!r}"
+    return None

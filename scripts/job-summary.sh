@@ -27,6 +27,7 @@ echo "Reproduce this run on a laptop (a checkout of \`${REVISION:-HEAD}\`, a con
 echo
 echo '```bash'
 printf 'dagger call --registry-username="$USER" --registry-password=env://REGISTRY_TOKEN'
-printf ' --repository=%q \\\n  full-pipeline --source=. --revision=%q --champion-image=%q\n' \
-  "${REPOSITORY_URL:-}" "${REVISION:-}" "${CHAMPION_IMAGE:-}"
+printf ' --signing-key=env://ML_CICD_SIGNING_KEY --repository=%q \\\n' "${REPOSITORY_URL:-}"
+printf '  full-pipeline --source=. --revision=%q --champion-image=%q\n' \
+  "${REVISION:-}" "${CHAMPION_IMAGE:-}"
 echo '```'

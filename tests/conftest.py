@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -38,6 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     os.environ.pop("ML_CICD_RUN", None)
+    # artefacts are signed with a key of the test session's own, never the user's (model/signing.py)
+    os.environ.pop("ML_CICD_SIGNING_KEY", None)
+    os.environ["ML_CICD_SIGNING_KEY_FILE"] = os.path.join(
+        tempfile.mkdtemp(prefix="ml-cicd-key-"), "signing-key"
+    )
 
 
 @dataclass(frozen=True)
@@ -406,3 +412,13 @@ def feature_drift(name: str, kind: str, statistic: float, drifted: bool, psi: fl
     """Return one distance-judged comparison of 5,000 rows a side."""
     method = "wasserstein" if kind == "numeric" else "jensen_shannon"
     return FeatureDrift(name, kind, method, statistic, None, None, 0.1, 5000, 5000, psi, {}, drifted)
+
+
+def resign(model_dir: Path) -> None:
+    """Sign an artefact again after a test changed it on purpose, as the key holder (training) would."""
+    from model.artifact import artifact_files
+    from model.signing import sign, signing_key
+
+    key = signing_key()
+    assert key is not None, "the test session has a signing key from training"
+    sign(model_dir, artifact_files(read_metadata(model_dir)), key)

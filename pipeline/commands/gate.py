@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import load_artifact, read_compiled
+from model.artifact import check_signature, load_artifact, read_compiled, verify_artifact
 from model.codec import read_optional, read_record, write_record
 from model.compiled import load_compiled
 from model.errors import ArtifactError
 from model.records import Metrics, ModelMetadata, Result, Status
 from model.runtime import load_model
+from model.signing import SignatureError
 from pipeline.commands.options import add_out, check_config
 from pipeline.config import Config, load_config
 from pipeline.core import gates as rules
@@ -38,6 +39,7 @@ from pipeline.core.bootstrap import Predictions, compare
 from pipeline.core.compile import PARITY_ROWS, measure_parity
 from pipeline.core.drift import prediction_drift
 from pipeline.core.evaluation import feature_rows, model_outputs, score_rows, time_single_rows, usable_rows
+from pipeline.core.served import ServedForm
 from pipeline.core.split import held_out
 from pipeline.core.values import json_records
 from pipeline.errors import CheckFailed, DataError, ModelError, PipelineError, first_line
@@ -92,22 +94,27 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
 
     champion_dir, why = resolve_champion(champion_arg, config)
     section: Champion | None = None
-    champion_estimator: Any = None
+    champion: tuple[Any, ModelMetadata, str] | None = None
+    gate = config.gates.champion
     if champion_dir is None:
-        results.append(rules.champion_gate(config.gates.champion, None, why))
+        results.append(rules.champion_gate(gate, None, why))
     else:
-        champion_estimator, champion_meta = load_artifact(champion_dir, "champion")
+        champion = load_champion(champion_dir)
+    if champion is not None and champion_dir is not None:
+        champion_estimator, champion_meta, how = champion
         check_compatible(metadata, champion_meta, champion_dir)
         comparison, result = champion_comparison(
             config, estimator, metadata, champion_estimator, champion_meta, holdout
         )
+        if how:
+            result = replace(result, message=f"{result.message}; the champion {how}")
         if comparison is not None:
             section = Champion(
                 **asdict(comparison),
                 path=str(champion_dir),
                 version=version_of(champion_dir),
                 model_sha256=champion_meta.model_sha256,
-                tolerance=config.gates.champion.tolerance,
+                tolerance=gate.tolerance,
                 excluded=len(holdout) - comparison.rows,
             )
         results.append(result)
@@ -128,6 +135,36 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
     results.append(rules.prediction_drift_gate(config.gates.prediction_drift, predicted, why_not))
     passed = not any(r.blocking for r in results)
     return Gates(run, metadata.model_sha256, passed, tuple(results), section, latency)
+
+
+def load_champion(champion_dir: Path) -> tuple[Any, ModelMetadata, str]:
+    """Return the champion's estimator, metadata, and how it is scored when not by its own pickle.
+
+    Its pickle is loaded only when its signature checks with the key held here. A champion changed
+    under this key's signature is refused (exit 2). One this key cannot speak for (signed by another
+    key, e.g. CI's, or not at all) is scored through its ONNX form, which runs no code from the
+    artefact; with no ONNX form it is refused too (exit 2, naming the key).
+    """
+    metadata = verify_artifact(champion_dir, "champion")
+    try:
+        check_signature(champion_dir, metadata, "champion")
+    except SignatureError as exc:
+        if exc.tampered:
+            raise  # changed under this key's signature: refused outright (exit 2)
+        onnx = read_compiled(champion_dir, metadata)
+        if onnx is None:
+            raise ModelError(
+                f"{first_line(exc)}, and it has no ONNX form to score safely: gate with the key that signed "
+                "it (ML_CICD_SIGNING_KEY)"
+            ) from None
+        try:
+            served = ServedForm(onnx, metadata)
+        except ValueError as bad:
+            raise ArtifactError(f"{champion_dir}: {bad}") from None
+        reason = first_line(exc).split(": ", 1)[-1].removesuffix("; refusing to load it")
+        return served, metadata, f"was scored from its ONNX form, not its pickle ({reason})"
+    estimator, metadata = load_artifact(champion_dir, "champion")
+    return estimator, metadata, ""
 
 
 def champion_comparison(

@@ -12,8 +12,9 @@ small and never picks up local files by accident. The flavour follows the model:
 ``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned default. pip inside the build uses
 what pip on this machine is configured with: the CA bundle (``--ca-bundle``, else pip's
 ``cert`` setting from ``$PIP_CERT`` or a pip config file) is passed as a BuildKit secret,
-mounted for the install and never stored in a layer; an http(s) ``index-url`` becomes the
-``PIP_INDEX_URL`` build argument (default: PyPI).
+mounted for the install and never stored in a layer; an http(s) ``index-url`` (it may carry
+credentials) is the BuildKit secret ``pip-index-url``, never a build argument, so it shows in no
+command line, layer or history entry (default: PyPI).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.artifact import artifact_files, read_metadata, verify_artifact
+from model.artifact import check_signature, signed_files, verify_artifact
 from model.codec import read_optional, read_record, write_record
 from model.records import Lineage, Metrics
 from pipeline.config import DEFAULT_CONFIG
@@ -97,9 +98,10 @@ def build(
     model_dir = out / outdir.MODEL
     if not (model_dir / "metadata.json").is_file():
         raise DataError(f"{model_dir}: no trained model (run `python -m pipeline train` first)")
+    metadata = verify_artifact(model_dir)
+    check_signature(model_dir, metadata)  # the image's server trusts its model: check it here, first
     if not docker.engine_available():
         raise PipelineError("no Docker engine answers; run scripts/docker-engine.sh (or use Dagger)")
-    metadata = read_metadata(model_dir)
     sha = metadata.model_sha256
     natural = image_flavour(metadata)
     chosen = natural if flavour == "auto" else flavour
@@ -133,8 +135,8 @@ def build(
     if base_image:
         build_args["BASE_IMAGE"] = base_image
     index_url = docker.pip_setting("index-url")
-    if index_url and index_url.startswith(("http://", "https://")):
-        build_args["PIP_INDEX_URL"] = index_url
+    if not (index_url and index_url.startswith(("http://", "https://"))):
+        index_url = None  # pip's default, PyPI
     print(f"building {tag} ({chosen} flavour) on {base_label}...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ml-cicd-image-") as tmp:
@@ -144,10 +146,10 @@ def build(
             shutil.copy2(REPO / name, context / name)
         shutil.copytree(REPO / "model", context / "model", ignore=shutil.ignore_patterns("__pycache__"))
         (context / "artefact").mkdir()
-        for name in (*artifact_files(verify_artifact(model_dir)), Lineage.FILE, Metrics.FILE):
+        for name in (*signed_files(verify_artifact(model_dir)), Lineage.FILE, Metrics.FILE):
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, context / "artefact" / name)
-        info = docker.build(context, tag, build_args, ca_bundle)
+        info = docker.build(context, tag, build_args, ca_bundle, index_url)
     result = Image(
         run=run_id(),
         tag=tag,

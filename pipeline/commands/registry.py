@@ -19,10 +19,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from model.artifact import check_signature, verify_artifact
 from model.codec import encode, read_record
+from model.files import sha256_file
 from model.records import Metrics
+from model.signing import SignatureError
 from pipeline.config import load_config
 from pipeline.core.promotion import (
+    MISSING_OK_ALIASES,
     PRODUCTION,
     PROMOTE,
     VERSION_REF,
@@ -30,8 +34,8 @@ from pipeline.core.promotion import (
     gate_record,
     production_blockers,
 )
-from pipeline.errors import CheckFailed, DataError, RegistryError
-from pipeline.io.registry import Registry, export
+from pipeline.errors import CheckFailed, DataError, RegistryError, first_line
+from pipeline.io.registry import Registry, export, is_export
 from pipeline.records import Gates
 from pipeline.render.model_card import model_card
 from pipeline.render.registry import gates_word, headline_metric, lineage_fields, metric_diff, overall, vname
@@ -140,7 +144,9 @@ def _register(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     gates = None
     if args.gates:
-        gates = gate_record(read_record(Path(args.gates), Gates, "gates file"), str(args.gates))
+        candidate = verify_artifact(model_dir, "candidate")
+        recorded = read_record(Path(args.gates), Gates, "gates file")
+        gates = gate_record(recorded, str(args.gates), candidate.model_sha256)
     if args.metrics and not Path(args.metrics).is_file():
         raise DataError(f"{args.metrics}: metrics file not found")
     metrics_path: Path | None = Path(args.metrics) if args.metrics else model_dir.parent / Metrics.FILE
@@ -225,11 +231,18 @@ def _show(args: argparse.Namespace) -> int:
         registry.metrics(version),
     )
     aliases = registry.aliases_of(version)
+    actual = sha256_file(directory / metadata.model_file)  # the file's own hash, not a recorded one
+    try:
+        signed = f"signed with this key ({check_signature(directory, metadata).key_id})"
+    except SignatureError as exc:
+        signed = f"NOT checked: {first_line(exc).split(': ', 1)[-1].removesuffix('; refusing to load it')}"
     if args.json:
         payload = {
             "version": version,
             "path": str(directory),
             "aliases": aliases,
+            "model_file_sha256": actual,
+            "signature": signed,
             "verified": True,
             "lineage": encode(lineage),
             "metadata": encode(metadata),
@@ -246,7 +259,8 @@ def _show(args: argparse.Namespace) -> int:
         ("kind", metadata.kind),
         ("trained at", metadata.created_at),
         ("registered", f"{lineage.registered_at} by {lineage.registered_by}"),
-        ("model sha256", f"{lineage.model_sha256} (verified)"),
+        ("model file sha256", f"{actual} (the file's own; equal to its metadata)"),
+        ("signature", signed),
         ("data sha256", lineage.data_sha256),
         ("config sha256", lineage.config_sha256),
         ("git commit", lineage.git_commit or "unknown"),
@@ -291,7 +305,13 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     registry = _open(args)
     entry = registry.rollback(args.alias, by=actor(args.by), reason=args.reason)
-    print(f"{args.alias}: {vname(entry['from'])} -> {vname(entry['to'])} (rollback by {entry['by']})")
+    move = f"{args.alias}: {vname(entry['from'])} -> {vname(entry['to'])}"
+    if entry.get("landed_earlier"):
+        print(
+            f"{move}: the interrupted rollback had landed; nothing more done (run again to go further back)"
+        )
+    else:
+        print(f"{move} (rollback by {entry['by']})")
     return 0
 
 
@@ -348,8 +368,18 @@ def _export(args: argparse.Namespace) -> int:
     target = Path(args.to)
     is_alias = VERSION_REF.fullmatch(args.ref) is None
     if args.missing_ok and is_alias and args.ref not in registry.aliases():
-        if target.exists():
-            shutil.rmtree(target)
+        if args.ref not in MISSING_OK_ALIASES:
+            known = ", ".join(sorted(registry.aliases())) or "none"
+            raise RegistryError(
+                f"unknown alias {args.ref!r} in registry {registry.root} (aliases: {known}); --missing-ok "
+                f"covers an unset {' or '.join(MISSING_OK_ALIASES)} only"
+            )
+        if target.is_symlink() or target.exists():
+            if not is_export(target):
+                raise RegistryError(
+                    f"--to {target}: exists and is not a model exported by this command; not removing it"
+                )
+            shutil.rmtree(target)  # a stale champion from an earlier export: it must not be gated against
         print(f"no {args.ref} alias: nothing exported")
         return 0
     version = registry.resolve(args.ref)

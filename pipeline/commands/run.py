@@ -8,7 +8,14 @@ and validate run concurrently. A status line per step shows its time; the run st
 the first failure with that step's exit code (the report is still written). A step
 whose inputs (files it reads, config, code of ``pipeline/`` and ``model/``, pinned
 requirements) are unchanged is restored from a content-addressed cache and says
-``cached``. Image steps run only where a Docker engine answers.
+``cached``; an entry is restored only when every file hashes as stored under that very
+key, else the step runs. Image steps run only where a Docker engine answers.
+
+One run at a time per --out: a second run on the same directory says it waits and starts
+when the first ends. Exit codes are the failing step's: 1 a check failed, 2 bad input,
+4 the environment (disk full, no permission). SIGINT or SIGTERM stops the running steps
+(their whole process groups) and exits 130 or 143; on Linux a step dies with a killed
+runner even on SIGKILL.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import MAX_BOOTSTRAP
 from pipeline.core.metrics import DEFAULT_METRIC, lookup, score
 from pipeline.records import Comparison
 
@@ -67,8 +68,15 @@ def paired_bootstrap(
 
     Row indices are drawn with replacement; each resample scores both models on the same
     rows. The delta is positive when the candidate is better (see ``METRICS``).
-    Resamples where the metric is undefined (e.g. a single class) are left out.
+    Resamples where the metric is undefined (e.g. a single class) are left out. The work is
+    ``resamples`` x rows, so ``resamples`` is held to the config's bound (``MAX_BOOTSTRAP``).
     """
+    if not 1 <= resamples <= MAX_BOOTSTRAP:
+        raise ValueError(
+            f"resamples must be from 1 to {MAX_BOOTSTRAP:,} (gates.champion.bootstrap), got {resamples}"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (gates.champion.confidence), got {confidence}")
     y_true = np.asarray(y_true)
     rows = len(y_true)
     if rows == 0:

@@ -43,6 +43,8 @@ def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
     direction = gate.direction or lookup(gate.metric).direction
     sign = ">=" if direction == "higher" else "<="
     value = metrics.get(gate.metric)
+    if _nan(value):  # compares false either way: not a measurement
+        value = None
     if value is None:
         known = ", ".join(sorted(metrics)) or "none"
         why = (
@@ -171,7 +173,7 @@ def slice_gate(gate: SliceGate, slices: dict[str, Any] | None) -> Result:
     if not slices:
         return Result(name, Status.SKIPPED, gate.required, None, gate.min, "no slices.columns to slice by")
     values = slice_values(slices, gate.metric)
-    measured = {key: value for key, value in values.items() if value is not None}
+    measured = {key: value for key, value in values.items() if value is not None and not _nan(value)}
     if not measured:
         message = f"no slice has enough rows to measure {gate.metric} (slices.min_rows)"
         return Result(name, Status.INCONCLUSIVE, gate.required, None, gate.min, message)
@@ -295,6 +297,11 @@ def _drift_result(name: str, required: bool, entry: FeatureDrift, what: str) -> 
     if entry.drifted:
         return Result(name, Status.FAILED, required, observed, entry.limit, f"{what} drifted: {measured}")
     return Result(name, Status.PASSED, required, observed, entry.limit, f"{what}: stable, {measured}")
+
+
+def _nan(value: Any) -> bool:
+    """Return True for NaN, which is below no floor: a slice measured as NaN would pass any."""
+    return isinstance(value, float) and math.isnan(value)
 
 
 def summary(results: Sequence[Result]) -> str:

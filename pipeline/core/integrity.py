@@ -39,6 +39,7 @@ NUMERIC_BINS = 50  # quantile bins a numeric feature is encoded by for the leaka
 SEED = 0
 PROBES = 64  # values picked to rule a numeric column out of near-constant (see _varied)
 PROBE_LIMIT = 0.99  # the probe is used only for limits this strict or stricter
+OUTCOME_CELLS = 20_000_000  # rows x classes of the leakage score's one-hot target (160 MB); fewer rows above
 
 
 def features(frame: pd.DataFrame, config: Config) -> list[ColumnSchema]:
@@ -221,7 +222,6 @@ def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], confi
     if labelled.size > sample:
         labelled = np.sort(rng.choice(labelled, sample, replace=False))
     known = frame.iloc[labelled]
-    fold = rng.permutation(len(known)) % 2
     if task == "regression":
         y = pd.to_numeric(known[target], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(y).all() or np.var(y) == 0:
@@ -233,8 +233,16 @@ def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], confi
         classes = int(codes.max()) + 1
         if classes < 2:
             return []
-        outcome = np.eye(classes)[codes] if classes > 2 else (codes == 1).astype(float)[:, None]
+        if classes > 2 and classes * len(known) > OUTCOME_CELLS:  # the one-hot outcome must fit in memory
+            keep = np.sort(rng.choice(len(known), OUTCOME_CELLS // classes, replace=False))
+            known, codes = known.iloc[keep], codes[keep]
+        if classes > 2:
+            outcome = np.zeros((codes.size, classes))
+            outcome[np.arange(codes.size), codes] = 1.0
+        else:
+            outcome = (codes == 1).astype(float)[:, None]
         what = "ROC AUC"
+    fold = rng.permutation(len(known)) % 2
     failures = []
     for column in columns:
         groups = _groups(known[column.name], column, fold)

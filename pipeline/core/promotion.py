@@ -16,6 +16,7 @@ from pipeline.records import Gates
 
 PRODUCTION = "production"
 STAGING = "staging"
+MISSING_OK_ALIASES = (PRODUCTION, STAGING)  # the aliases the pipeline reads, which may be unset yet
 PROMOTE, ROLLBACK = "promote", "rollback"
 ALIAS_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 VERSION_REF = re.compile(r"v?([0-9]+)")
@@ -53,12 +54,26 @@ def production_blockers(version: int, lineage: Lineage, approver: str | None) ->
     gates = lineage.gates
     if gates is None:
         problems.append(f"v{version} has no gate record (register it with --gates out/gates.json)")
+    elif gates.model_sha256 != lineage.model_sha256:
+        problems.append(
+            f"v{version}'s gate record judged model {gates.model_sha256[:12]}, not its own "
+            f"({lineage.model_sha256[:12]})"
+        )
     elif not gates.passed:
         failed = [g.name for g in gates.results if g.status is Status.FAILED]
         problems.append(f"v{version} failed its gates ({', '.join(failed) or 'passed is false'})")
     return problems
 
 
-def gate_record(gates: Gates, file: str) -> GateRecord:
-    """Return the gate outcome a registered version keeps in its lineage."""
-    return GateRecord(passed=gates.passed, file=file, results=gates.gates)
+def gate_record(gates: Gates, file: str, model_sha256: str) -> GateRecord:
+    """Return the gate outcome a registered version keeps in its lineage; refuse gates of another model.
+
+    ``model_sha256`` is the artefact's own: a ``gates.json`` that judged another model says nothing
+    about this one (exit 2).
+    """
+    if gates.model_sha256 != model_sha256:
+        raise RegistryError(
+            f"{file} judged model {gates.model_sha256[:12]}, not this artefact's ({model_sha256[:12]}): "
+            "pass the gates.json written by `gate` for this model"
+        )
+    return GateRecord(passed=gates.passed, file=file, model_sha256=gates.model_sha256, results=gates.gates)

@@ -3,7 +3,9 @@
 Debian's client (``/usr/bin/docker``) is preferred: it reaches the daemon's built-in BuildKit
 without a buildx plugin, which ``RUN --mount=type=secret`` needs. pip settings of this machine
 (``cert``, ``index-url``) are read the way pip reads them, so an image build behind a proxy
-uses the same CA bundle and index as pip here.
+uses the same CA bundle and index as pip here. Both reach the build as BuildKit secrets: an
+index URL may carry credentials, so it is never a build argument (those show in ``ps`` while
+the build runs, and in the image history); the docker client reads it from its environment.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from typing import Any
 from pipeline.errors import PipelineError
 
 CONTAINER_PORT = 8080
+CA_SECRET = "ca-bundle"  # the Dockerfile's secret ids: mounted at /run/secrets/<id> for the install
+INDEX_SECRET = "pip-index-url"
+INDEX_ENV = "PIP_INDEX_URL"  # the docker client's variable holding the index URL secret
 
 
 def docker_bin() -> str:
@@ -102,20 +107,20 @@ def stop_service(container: str, timeout: int = 10) -> None:
     )
 
 
-def build(context: Path, tag: str, build_args: dict[str, str], ca_bundle: Path | None) -> dict[str, Any]:
+def build(
+    context: Path,
+    tag: str,
+    build_args: dict[str, str],
+    ca_bundle: Path | None,
+    index_url: str | None = None,
+) -> dict[str, Any]:
     """Build ``context`` (a directory holding the Dockerfile) as ``tag``; return ``docker image inspect``.
 
-    The build's own output streams to this process's stderr; a CA bundle is passed as the
-    BuildKit secret ``ca-bundle`` (mounted for the install, never in a layer).
+    The build's own output streams to this process's stderr; see :func:`build_command` for how
+    the CA bundle and the index URL reach it.
     """
-    argv = ["build", "--progress=plain", "-t", tag]
-    for key, value in build_args.items():
-        argv += ["--build-arg", f"{key}={value}"]
-    if ca_bundle is not None:
-        argv += ["--secret", f"id=ca-bundle,src={ca_bundle}"]
-    done = subprocess.run(
-        [docker_bin(), *argv, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "1"}, check=False
-    )
+    argv, env = build_command(context, tag, build_args, ca_bundle, index_url)
+    done = subprocess.run(argv, env=env, check=False)
     if done.returncode != 0:
         raise PipelineError(
             f"docker build of {tag} failed (exit {done.returncode}); if the base image cannot be "
@@ -123,6 +128,31 @@ def build(context: Path, tag: str, build_args: dict[str, str], ca_bundle: Path |
         )
     info: dict[str, Any] = json.loads(docker("image", "inspect", tag))[0]
     return info
+
+
+def build_command(
+    context: Path,
+    tag: str,
+    build_args: dict[str, str],
+    ca_bundle: Path | None,
+    index_url: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """Return the argv and the environment of the ``docker build`` of ``context``.
+
+    A CA bundle is the BuildKit secret ``ca-bundle`` (a file); an index URL the secret
+    ``pip-index-url``, which the client reads from ``$PIP_INDEX_URL`` in the returned environment,
+    so the argv names only the variable and never holds the URL or its credentials.
+    """
+    argv = [docker_bin(), "build", "--progress=plain", "-t", tag]
+    for key, value in build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    if ca_bundle is not None:
+        argv += ["--secret", f"id={CA_SECRET},src={ca_bundle}"]
+    if index_url:
+        argv += ["--secret", f"id={INDEX_SECRET},env={INDEX_ENV}"]
+        env[INDEX_ENV] = index_url
+    return [*argv, str(context)], env
 
 
 def default_base_image(dockerfile: Path) -> str:

@@ -1,13 +1,19 @@
 """The directory registry: immutable versions, aliases and their history, safe under concurrent writers.
 
 The registry is a directory (config ``registry.path``, or ``--registry PATH``):
-``versions/<n>/`` holds immutable versions (the model file and metadata.json exactly as
-``train`` wrote them, plus lineage.json, MODEL_CARD.md and metrics.json when known);
-``history.jsonl`` logs every alias move and is the source of truth for aliases;
-``aliases.json`` is its current state. A version is assembled under ``.staging/`` and
-renamed into ``versions/`` while holding an exclusive lock, so concurrent writers never
-share a number and a killed writer leaves no partial version. Reading a version checks
-the model file's sha256 (``model.artifact.verify_artifact``) and refuses a tampered file.
+``versions/<n>/`` holds immutable versions (the model file, metadata.json and signature.json
+exactly as ``train`` wrote them, plus lineage.json, MODEL_CARD.md and metrics.json when known);
+``history.jsonl`` logs every alias move and is the one source of truth for aliases: readers
+replay it, and ``aliases.json`` is only a view of it for people. A version is assembled under
+``.staging/`` and renamed into ``versions/`` while holding an exclusive lock, so concurrent
+writers never share a number and a killed writer leaves no partial version. Reading a version
+checks the model file's sha256 (``model.artifact.verify_artifact``) and refuses a tampered file.
+
+An alias move lands whole or not at all, and never later: it is committed by appending one
+complete line to the history (a torn, unterminated line is cut off before anything else is
+written, so it never lands afterwards). Before that line, ``pending.json`` records the move;
+the next writer finishes a committed move (the view) or discards one that never landed, and a
+retried rollback that finds its own interrupted move already landed does not move again.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ import contextlib
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.artifact import artifact_files, read_metadata, verify_artifact
+from model.artifact import check_signature, read_metadata, signed_files, verify_artifact
 from model.codec import read_json, read_optional, read_record, write_record
 from model.errors import ArtifactError
 from model.files import staged_directory, write_json_atomic, write_text_atomic
@@ -35,6 +42,7 @@ CARD_FILE = "MODEL_CARD.md"
 VERSIONS = "versions"
 ALIASES = "aliases.json"
 HISTORY = "history.jsonl"
+PENDING = "pending.json"
 LOCK = ".lock"
 STAGING = ".staging"
 
@@ -57,14 +65,14 @@ class Registry:
         self.versions_dir = self.root / VERSIONS
         self.aliases_path = self.root / ALIASES
         self.history_path = self.root / HISTORY
+        self.pending_path = self.root / PENDING
+        self.landed: dict[str, Any] | None = None  # an interrupted move the last writer found committed
 
     # -- reading --------------------------------------------------------------------------------
 
     def numbers(self) -> list[int]:
         """Return the published version numbers, ascending."""
-        if not self.versions_dir.is_dir():
-            return []
-        return sorted(int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit())
+        return sorted(self._all_numbers())
 
     def path(self, version: int) -> Path:
         """Return the directory of ``version``, or raise RegistryError when it does not exist."""
@@ -77,11 +85,14 @@ class Registry:
         return directory
 
     def aliases(self) -> dict[str, int]:
-        """Return the current ``alias -> version`` map."""
-        if not self.aliases_path.is_file():
-            return {}
-        data = read_json(self.aliases_path, "alias file", RegistryError)
-        return {str(k): int(v) for k, v in data.items()}
+        """Return the current ``alias -> version`` map, replayed from the history (the source of truth)."""
+        derived: dict[str, int] = {}
+        for number, entry in enumerate(self.history(), 1):
+            try:
+                derived[str(entry["alias"])] = int(entry["to"])
+            except (KeyError, TypeError, ValueError):
+                raise RegistryError(f"{self.history_path}:{number}: malformed history entry") from None
+        return derived
 
     def history(self, alias: str | None = None) -> list[dict[str, Any]]:
         """Return the alias moves, oldest first (only ``alias``'s when given)."""
@@ -98,6 +109,8 @@ class Registry:
                 entry = json.loads(line)
             except ValueError:
                 raise RegistryError(f"{self.history_path}:{number}: malformed history line") from None
+            if not isinstance(entry, dict):
+                raise RegistryError(f"{self.history_path}:{number}: malformed history line")
             if alias is None or entry.get("alias") == alias:
                 entries.append(entry)
         return entries
@@ -175,6 +188,7 @@ class Registry:
         """
         model_dir = Path(model_dir)
         metadata = verify_artifact(model_dir, "candidate")
+        check_signature(model_dir, metadata, "candidate")  # only what this key signed gets in
         digest = metadata.model_sha256
         if alias is not None:
             check_alias_name(alias)
@@ -183,7 +197,7 @@ class Registry:
             return Registered(existing, False, self._point_after_register(alias, existing, by))
         self.root.mkdir(parents=True, exist_ok=True)
         with Stage(self.root / STAGING) as stage:
-            for name in artifact_files(metadata):
+            for name in signed_files(metadata):
                 copy_synced(model_dir / name, stage / name)
             try:
                 verify_artifact(stage, "copy for the registry")
@@ -242,6 +256,9 @@ class Registry:
             self.resolve(alias)  # raises: unknown alias
         with self.locked():
             current = self._aliases_locked().get(alias)
+            landed = self.landed
+            if landed is not None and landed.get("alias") == alias and landed.get("action") == ROLLBACK:
+                return landed | {"landed_earlier": True}  # this rollback's interrupted try had landed
             stack = alias_stack(self.history(alias))
             while stack and stack[-1] == current:
                 stack.pop()
@@ -256,19 +273,34 @@ class Registry:
         return entry
 
     def _all_numbers(self) -> list[int]:
-        """Return every numeric name under versions/ (published or not), so none is reused."""
+        """Return every version number under versions/ (published or not; ASCII digits only), so none is reused."""
         if not self.versions_dir.is_dir():
             return []
-        return [int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit()]
+        return [int(p.name) for p in self.versions_dir.iterdir() if p.name.isascii() and p.name.isdigit()]
 
     def _aliases_locked(self) -> dict[str, int]:
-        """Return the aliases replayed from the history, repairing aliases.json if a move was cut short."""
+        """Return the aliases, after settling a move an earlier writer left (a torn line, ``pending.json``).
+
+        A pending move whose history line is there landed: the view is rewritten and the move is
+        remembered in ``landed`` (for a retry). One whose line is not there never landed: dropped.
+        """
         self._drop_torn_history_tail()
-        derived: dict[str, int] = {}
-        for entry in self.history():
-            derived[str(entry["alias"])] = int(entry["to"])
-        if derived != self.aliases():
+        self.landed = None
+        if self.pending_path.is_file():
+            try:
+                pending = json.loads(self.pending_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pending = {}  # torn before its rename could not happen (atomic); unreadable: never landed
+            ids = {entry.get("id") for entry in self.history()}
+            if isinstance(pending, dict) and pending.get("id") in ids:
+                self.landed = pending
+        derived = self.aliases()
+        view = (
+            read_json(self.aliases_path, "alias file", RegistryError) if self.aliases_path.is_file() else {}
+        )
+        if view != derived:
             write_json_atomic(self.aliases_path, derived)
+        self.pending_path.unlink(missing_ok=True)
         return derived
 
     def _drop_torn_history_tail(self) -> None:
@@ -286,6 +318,7 @@ class Registry:
         if current.get(alias) == version:
             return None
         entry = {
+            "id": uuid.uuid4().hex,
             "alias": alias,
             "from": current.get(alias),
             "to": version,
@@ -295,13 +328,16 @@ class Registry:
             "reason": reason,
             "at": _now(),
         }
+        write_json_atomic(self.pending_path, entry)  # 1. the intent
         line = json.dumps(entry, sort_keys=True) + "\n"
         with self.history_path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
+            handle.write(line)  # 2. the commit: one complete line
             handle.flush()
             os.fsync(handle.fileno())
+        fsync_dir(self.root)
         current[alias] = version
-        write_json_atomic(self.aliases_path, current)
+        write_json_atomic(self.aliases_path, current)  # 3. the view
+        self.pending_path.unlink()  # 4. done
         return entry
 
     def _point_locked(self, alias: str | None, version: int, by: str) -> str | None:
@@ -334,13 +370,25 @@ def export(registry: Registry, version: int, target: Path) -> Path:
     """Copy ``version``'s artefact (model, metadata, lineage) to ``target`` atomically, verified."""
     source = registry.verify(version)
     metadata = read_metadata(source)
-    names = (*artifact_files(metadata), Lineage.FILE)
+    names = [name for name in (*signed_files(metadata), Lineage.FILE) if (source / name).is_file()]
     with staged_directory(Path(target)) as stage:
         for name in names:
             copy_synced(source / name, stage / name)
             (stage / name).chmod(0o644)
         verify_artifact(stage, f"export of version {version}")
     return Path(target)
+
+
+def is_export(path: Path) -> bool:
+    """Return True when ``path`` is a real directory holding exactly an exported artefact (and nothing else)."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        metadata = read_metadata(path)
+        expected = {*signed_files(metadata), Lineage.FILE}
+    except ArtifactError:
+        return False
+    return {p.name for p in path.iterdir()} <= expected
 
 
 def _now() -> str:

@@ -8,12 +8,24 @@ be shown as current; ``run.json`` records how each step ended, for the report. S
 their needs have ended; independent ones (lint, test, validate) run concurrently. A status line
 per step shows its time; the run stops at the first failure with that step's exit code (steps
 marked ``always``, the report, still run). A step whose inputs are unchanged is restored from
-the step cache and says ``cached``. Image steps run only where a Docker engine answers; a step
-marked ``service`` runs against the built image, started here on a loopback port.
+the step cache and says ``cached`` (a cache entry that fails its check is a reported miss; see
+``cache.py``). Image steps run only where a Docker engine answers; a step marked ``service``
+runs against the built image, started here on a loopback port.
+
+One run at a time per ``--out``: a run holds the lock of ``--out`` from before it clears it
+until its last step has ended, and a second run waits for it, so no run takes another's outputs
+for its own and the step cache never stores them (``processes.py``, ``cache.py``).
+
+A step's exit code is the run's: 1 a check failed, 2 bad input, 4 the environment (a full
+disk, no permission), 127 a missing tool, 128+N a step killed by signal N. Each step runs in a
+process group of its own; SIGINT, SIGTERM or SIGHUP stop every running step's group and the run
+exits 128 + the signal, and on Linux the kernel kills a step whose runner was SIGKILLed
+(``processes.py`` says what is left running, and what macOS does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -27,14 +39,21 @@ from pathlib import Path
 from model.codec import write_record
 from pipeline.config import Config
 from pipeline.dag import Step, steps
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, os_error_line
 from pipeline.io import outdir
 from pipeline.io.run import RUN_ENV, new_run_id
 from pipeline.records import Run, StepOutcome, StepStatus
-from pipeline.runner.cache import StepCache
+from pipeline.runner.cache import StaleEntry, StepCache
+from pipeline.runner.processes import (
+    POLL_SECONDS,
+    StopSignals,
+    die_with_runner,
+    out_lock,
+    signal_name,
+    stop_steps,
+)
 
 LOG_TAIL = 25
-POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -92,8 +111,15 @@ class Runner:
         self.service: str | None = None
 
     def execute(self, table: Sequence[Step]) -> int:
-        """Run ``table`` to completion or to the first failure; return the exit code."""
+        """Run ``table`` to completion, to the first failure or to a stop signal; return the exit code.
+
+        Waits first for any other run on the same out directory to end (see the module docstring).
+        """
         self.out.mkdir(parents=True, exist_ok=True)
+        with out_lock(self.out, self.run), StopSignals() as stop:
+            return self._execute(table, stop)
+
+    def _execute(self, table: Sequence[Step], stop: StopSignals) -> int:
         (self.out / outdir.LOGS).mkdir(exist_ok=True)
         for step in table:
             if step.name not in self.skip:
@@ -103,8 +129,12 @@ class Runner:
         pending = list(table)
         running: list[Running] = []
         failed: Outcome | None = None
+        stopped_by: int | None = None
         try:
             while pending or running:
+                if stop.signal is not None:
+                    stopped_by = stop.signal
+                    break
                 for step in list(pending):
                     if failed is not None and not step.always:
                         pending.remove(step)
@@ -121,19 +151,19 @@ class Runner:
                     outcome = self._poll(job)
                     if outcome is not None:
                         running.remove(job)
-                        if outcome.status == "ok" and job.key is not None:
-                            self.cache.store(job.key, job.step)
                         self._finish(job.step, outcome)
+                        if outcome.status == "ok" and job.key is not None:
+                            self._store(job)
                         if outcome.status == "failed" and failed is None:
                             failed = outcome
                 if running:
                     time.sleep(POLL_SECONDS)
         finally:
-            for job in running:
-                if job.process is not None and job.process.poll() is None:
-                    job.process.kill()
+            stop_steps([job.process for job in running if job.process is not None])
             self._stop_service()
         total = time.perf_counter() - started
+        if stopped_by is not None:
+            return self._stopped(stopped_by, running, total)
         if failed is not None:
             name = next(n for n, o in self.outcomes.items() if o is failed)
             print(f"pipeline failed at {name} (exit {failed.code}) after {total:.1f}s", file=sys.stderr)
@@ -142,6 +172,19 @@ class Runner:
             return failed.code
         print(f"pipeline passed in {total:.1f}s; artefacts in {self.out}/", file=sys.stderr)
         return 0
+
+    def _stopped(self, signum: int, running: list[Running], total: float) -> int:
+        """Record the steps a stop signal ended, say so in one line, and return 128 + the signal."""
+        name, code = signal_name(signum), 128 + signum
+        for job in running:
+            seconds = time.perf_counter() - job.started
+            note = f"stopped: the runner got {name}"
+            self.outcomes[job.step.name] = Outcome("failed", code, seconds, note, job.log)
+        with contextlib.suppress(OSError):  # the out directory may be why the run was stopped
+            self._record()
+        names = ", ".join(job.step.name for job in running) or "none"
+        print(f"error: run stopped by {name} after {total:.1f}s; steps stopped: {names}", file=sys.stderr)
+        return code
 
     def restorable(self, step: Step) -> bool:
         """Return True when ``step`` would be restored from the step cache rather than run."""
@@ -157,9 +200,13 @@ class Runner:
             self._finish(step, Outcome("skipped", note=reason))
             return None
         key = self.cache.key(step) if self.use_cache and step.cache else None
-        if key is not None and self.cache.restore(key, step):
-            self._finish(step, Outcome("cached"))
-            return None
+        if key is not None:
+            try:
+                if self.cache.restore(key, step):
+                    self._finish(step, Outcome("cached"))
+                    return None
+            except StaleEntry as exc:
+                self._cache_note(step, f"miss: {exc}; running the step")
         commands = list(self._service_commands(step) if step.service else step.commands)
         print(f"  ...    {step.name}", file=sys.stderr, flush=True)
         self.outcomes[step.name] = Outcome("running")
@@ -171,21 +218,23 @@ class Runner:
         return job
 
     def _launch_next(self, job: Running) -> None:
+        """Start the job's next command in a process group of its own (see the module docstring)."""
         argv = _resolve(job.commands.pop(0))
-        with job.log.open("ab") as log:
-            log.write(("$ " + " ".join(argv) + "\n").encode())
+        _append(job.log, "$ " + " ".join(argv) + "\n")
         handle = job.log.open("ab")
         try:
             job.process = subprocess.Popen(
                 argv,
+                stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 env=_child_env(self.run if job.step.in_run else None),
+                process_group=0,
+                preexec_fn=die_with_runner(),
             )
         except FileNotFoundError:
             job.process = None
-            with job.log.open("ab") as log:
-                log.write(f"command not found: {argv[0]}\n".encode())
+            _append(job.log, f"command not found: {argv[0]}\n")
         finally:
             handle.close()
 
@@ -197,12 +246,29 @@ class Runner:
         code = job.process.poll()
         if code is None:
             return None
+        if code < 0:  # killed by a signal: the shell's 128 + N
+            note = f"killed by {signal_name(-code)}"
+            return Outcome("failed", code=128 - code, seconds=seconds, note=note, log=job.log)
         if code != 0:
             return Outcome("failed", code=code, seconds=seconds, note=_error_line(job.log), log=job.log)
         if job.commands:
             self._launch_next(job)
             return None
         return Outcome("ok", seconds=seconds, log=job.log)
+
+    def _store(self, job: Running) -> None:
+        """Store a finished step's outputs under its key, unless its inputs changed while it ran."""
+        assert job.key is not None
+        if not self.cache.unchanged(job.step, job.key):
+            self._cache_note(job.step, "not stored: what it reads changed while it ran")
+            return
+        try:
+            self.cache.store(job.key, job.step)
+        except OSError as exc:  # the cache only saves time: the step's result stands
+            self._cache_note(job.step, f"not stored: {os_error_line(exc)}")
+
+    def _cache_note(self, step: Step, text: str) -> None:
+        print(f"  {'cache':<6} {step.name:<12} {text}", file=sys.stderr, flush=True)
 
     def _finish(self, step: Step, outcome: Outcome) -> None:
         self.outcomes[step.name] = outcome
@@ -260,6 +326,17 @@ class Runner:
 
             docker.stop_service(self.service)
             self.service = None
+
+
+def _append(path: Path, text: str) -> None:
+    """Append to a step log; a failure to write names the log (a full disk's ``write`` names no file)."""
+    try:
+        with path.open("ab") as log:
+            log.write(text.encode())
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 def _resolve(argv: tuple[str, ...]) -> list[str]:

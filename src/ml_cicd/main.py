@@ -41,6 +41,9 @@ from .spec import (
     CHAMPION,
     CONFIG,
     IMAGE_STEP,
+    KEY_DIR,
+    KEY_ENV,
+    KEY_VOLUME,
     MODEL,
     OUT,
     PLATFORMS,
@@ -141,6 +144,13 @@ class MlCicd:
     repository: Annotated[
         str, Doc("repository URL for the image's source label, e.g. https://github.com/acme/churn")
     ] = ""
+    signing_key: Annotated[
+        dagger.Secret | None,
+        Doc(
+            "key that signs and checks model artefacts, e.g. env://ML_CICD_SIGNING_KEY (CI's secret); "
+            "default: a key this engine keeps"
+        ),
+    ] = None
 
     @function
     @check
@@ -409,6 +419,9 @@ class MlCicd:
         """Return step ``name``'s container before its commands: env, source, the inputs' out/, extras."""
         spec = step(name)
         ctr = dag.container().with_(python_env(source, ca)).with_directory(WORKDIR, source)
+        ctr = ctr.with_mounted_cache(KEY_DIR, dag.cache_volume(KEY_VOLUME))
+        if self.signing_key is not None:
+            ctr = ctr.with_secret_variable(KEY_ENV, self.signing_key)
         for need in spec.inputs:
             ctr = ctr.with_directory(f"{WORKDIR}/{OUT}", inputs[need])
         if spec.git_marker:

@@ -37,6 +37,9 @@ from .spec import (
     ENV,
     IMAGE_STEP,
     INSTALL,
+    KEY_DIR,
+    KEY_ENV,
+    KEY_VOLUME,
     MODEL,
     OUT,
     PIP_CACHE_PATH,
@@ -86,14 +89,18 @@ def plan(
     champion: bool = False,
     inputs: Sequence[str] | None = None,
     flags: Sequence[str] = (),
+    key: bool = False,
 ) -> list[Op]:
     """Return step ``name``'s container as operations: environment, source, inputs' out/, extras, argv.
 
     ``inputs``: the steps whose out/ it gets (default: the spec's; the report's are the producers that
-    left one). ``flags`` are appended to the last command (the report's ``--step`` outcomes).
+    left one). ``flags`` are appended to the last command (the report's ``--step`` outcomes). ``key``:
+    the signing key is given as a secret variable (else only the engine's key volume is there).
     """
     spec = step(name)
-    ops = [*environment(base_image, ca), ("dir", WORKDIR, "source")]
+    ops = [*environment(base_image, ca), ("dir", WORKDIR, "source"), ("cache", KEY_DIR, KEY_VOLUME)]
+    if key:
+        ops.append(("secret-env", KEY_ENV))
     ops += [
         ("dir", f"{WORKDIR}/{OUT}", f"out:{need}") for need in (spec.inputs if inputs is None else inputs)
     ]
@@ -310,15 +317,18 @@ class Replica:
             champion=self.champion is not None,
             inputs=self._inputs(name),
             flags=flags,
+            key=bool(os.environ.get(KEY_ENV)),
         )
         ops = ops[ops.index(("dir", WORKDIR, "source")) :]  # the environment is the image
         log = self.work / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         create = ["create", "--workdir", WORKDIR, "-v", f"{PIP_CACHE_VOLUME}:{PIP_CACHE_PATH}"]
+        create += [arg for op in ops if op[0] == "cache" for arg in ("-v", f"{op[2]}:{op[1]}")]
         if network is not None:
             create += ["--network", network]
         create += [arg for op in ops if op[0] == "env" for arg in ("-e", f"{op[1]}={op[2]}")]
+        create += [arg for op in ops if op[0] == "secret-env" for arg in ("-e", op[1])]  # its value from here
         container = docker(*create, image, "sleep", "infinity").stdout.strip()
         code = 0
         try:

@@ -42,6 +42,11 @@ REQUIREMENTS: Final[tuple[str, ...]] = (
     "requirements-dev.txt",
 )
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
+# The signing key (model/signing.py): the module's --signing-key secret as this variable, else a key the
+# engine keeps in a cache volume mounted where the pipeline looks for its key file (like a laptop's).
+KEY_ENV: Final[str] = "ML_CICD_SIGNING_KEY"
+KEY_DIR: Final[str] = "/root/.config/ml-cicd"
+KEY_VOLUME: Final[str] = "ml-cicd-signing-key"
 CA_SECRET: Final[str] = "ca-bundle"  # also the secret id the Dockerfile mounts (/run/secrets/ca-bundle)
 CA_PATH: Final[str] = f"/run/secrets/{CA_SECRET}"
 
@@ -54,6 +59,7 @@ SOURCE_IGNORE: Final[tuple[str, ...]] = (
     "**/.pytest_cache",
     "**/.mypy_cache",
     "**/.ruff_cache",
+    "**/.hypothesis",
     ".cache",
     "out",
     "registry",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +155,39 @@ def test_bad_input_exits_2_with_one_error_line_and_writes_nothing(
     assert message in errors[0], f"error line does not say {message!r}: {errors[0]}"
     assert "Traceback" not in err, f"a traceback leaked:\n{err}"
     assert not project.out.exists(), "a failed train created its output directory"
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_an_out_that_is_a_file_or_a_link_is_one_line_and_exit_2(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an --out that is a file, or a link to a directory elsewhere
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "file":
+        out.write_text("not a directory")
+    else:
+        out.symlink_to(elsewhere)
+    # when a step would write there
+    code = main(["train", "--out", str(out)])
+    # then it is refused in one line, and nothing is written through the link
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"--out {out}" in err[0], err
+    assert not any(elsewhere.iterdir())
+
+
+def test_an_internal_error_is_exit_70_never_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a command that crashes with a bug (an exception no error type covers)
+    from pipeline.commands import synth
+
+    def crash(args: object) -> int:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(synth, "run", crash)
+    # when it runs, the exit code says "internal error", not "a check failed"
+    assert main(["synth", "--rows", "10", "--out", "x.csv"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error: internal error in `synth`")

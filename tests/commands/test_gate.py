@@ -15,7 +15,7 @@ import pytest
 from model.records import Status
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
-from tests.conftest import Project, build_out, copy_of
+from tests.conftest import Project, build_out, copy_of, resign
 
 PASSED, FAILED, SKIPPED = Status.PASSED, Status.FAILED, Status.SKIPPED
 
@@ -189,7 +189,7 @@ def test_default_champion_is_the_registry_production_alias(
 
 
 def _rewrite_onnx(model_dir: Path, change: Callable[[Any], None]) -> None:
-    """Edit the ONNX graph with ``change`` and record the new file's sha256, as a careless rebuild would."""
+    """Edit the ONNX graph with ``change`` and record the new file's sha256 and signature, as a careless rebuild would."""
     import onnx
 
     path = model_dir / "model.onnx"
@@ -199,6 +199,7 @@ def _rewrite_onnx(model_dir: Path, change: Callable[[Any], None]) -> None:
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata["compiled"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    resign(model_dir)
 
 
 def _scale_coefficients(graph: Any) -> None:
@@ -232,8 +233,10 @@ def test_serving_parity_fails_for_an_onnx_model_that_answers_differently(candida
     assert gates["by_name"]["metric:roc_auc"]["status"] == PASSED
 
 
-def test_serving_parity_is_an_error_for_a_corrupt_onnx_file(candidate: Project) -> None:
-    # given bytes of the ONNX file changed after training (the sha256 in the metadata no longer matches)
+def test_a_corrupt_onnx_file_makes_the_candidate_a_tampered_artefact(
+    candidate: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given bytes of the ONNX file changed after training (neither its metadata hash nor its signature match)
     path = candidate.out / "model" / "model.onnx"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -242,10 +245,11 @@ def test_serving_parity_is_an_error_for_a_corrupt_onnx_file(candidate: Project) 
     # when
     code = gate(candidate, "--champion", str(candidate.root / "none"))
 
-    # then the gate could not check what the server would run: a required error fails the run
-    parity = read_gates(candidate.out)["by_name"]["serving_parity"]
-    assert code == 1 and parity["status"] == "error", parity
-    assert "refusing a tampered or corrupt ONNX model" in parity["message"]
+    # then the artefact is refused before anything is loaded: one line naming the file, exit 2, no gates.json
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "model.onnx is not the file that was signed" in err[0] and "refusing a tampered artefact" in err[0]
+    assert not (candidate.out / "gates.json").exists()
 
 
 def test_serving_parity_is_skipped_when_scikit_learn_serves(make_project: Callable[..., Project]) -> None:

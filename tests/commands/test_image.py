@@ -12,8 +12,11 @@ import gzip
 import http.client
 import json
 import os
+import re
+import shutil
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -23,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -34,7 +38,7 @@ from pipeline.commands import image
 from pipeline.core.synth import churn_frame
 from pipeline.io import docker as engine
 from pipeline.records import Image
-from tests.conftest import REPO, default_config_dict, dump_toml, write_project
+from tests.conftest import REPO, default_config_dict, dump_toml, fit_artefact, write_project
 
 LOCAL_BASE = "local/python:3.13-trixie"
 LEAN_LIMIT_MB = 300  # a guard; the figures are in bench/bench_serving.py (target: 250 MB on the local base)
@@ -277,6 +281,13 @@ def test_the_ca_bundle_is_in_no_layer_nor_the_history(built: dict[str, Any], tmp
     # then: not in the history, the config (ENV, labels) nor any file of any layer
     assert built["marker"] not in history, "CA bundle content in `docker history`"
     assert built["marker"] not in config and "PIP_CERT" not in config, "CA bundle referenced in the config"
+    found = _saved_files_holding(saved, marker)
+    assert not found, f"CA bundle marker found in {found} of the saved image"
+
+
+def _saved_files_holding(saved: Path, marker: bytes) -> list[str]:
+    """Return the files of a ``docker save`` archive (layers decompressed) that contain ``marker``."""
+    found = []
     with tarfile.open(saved) as outer:
         for member in outer:
             handle = outer.extractfile(member) if member.isfile() else None
@@ -285,7 +296,138 @@ def test_the_ca_bundle_is_in_no_layer_nor_the_history(built: dict[str, Any], tmp
             content = handle.read()
             if content[:2] == b"\x1f\x8b":  # gzip-compressed layer (OCI layout)
                 content = gzip.decompress(content)
-            assert marker not in content, f"CA bundle marker found in {member.name} of the saved image"
+            if marker in content:
+                found.append(member.name)
+    return found
+
+
+INDEX = "https://ml-cicd:s3cret-password@proxy.example/simple"
+
+
+def test_the_build_passes_an_index_url_as_a_secret_and_never_on_the_command_line(tmp_path: Path) -> None:
+    # when
+    argv, env = engine.build_command(
+        tmp_path, "t:1", {"MODEL_DIR": "artefact", "FLAVOUR": "onnx"}, tmp_path / "ca.pem", INDEX
+    )
+    plain_argv, plain_env = engine.build_command(tmp_path, "t:1", {"MODEL_DIR": "artefact"}, None, None)
+
+    # then: the argv names the secret and the variable holding it; the value is only in the environment
+    assert "s3cret-password" not in " ".join(argv), f"the index credentials are on the command line: {argv}"
+    assert not any("PIP_INDEX_URL=" in arg for arg in argv), argv
+    assert argv[argv.index("id=pip-index-url,env=PIP_INDEX_URL") - 1] == "--secret", argv
+    assert f"id=ca-bundle,src={tmp_path / 'ca.pem'}" in argv, argv
+    assert env["PIP_INDEX_URL"] == INDEX and env["DOCKER_BUILDKIT"] == "1"
+    assert argv[-1] == str(tmp_path) and argv[1] == "build"
+    assert not any("pip-index-url" in arg or "ca-bundle" in arg for arg in plain_argv), plain_argv
+    assert plain_env.get("PIP_INDEX_URL") == os.environ.get("PIP_INDEX_URL")
+
+
+def _instructions(dockerfile: str) -> list[str]:
+    """Return the Dockerfile's instructions, continuation lines joined, comments dropped."""
+    lines = [line for line in dockerfile.splitlines() if not line.lstrip().startswith("#")]
+    return [i.strip() for i in re.sub(r"\\\n", " ", "\n".join(lines)).splitlines() if i.strip()]
+
+
+def test_the_dockerfile_takes_the_index_url_as_a_secret_not_a_build_argument() -> None:
+    # given
+    instructions = _instructions((REPO / "Dockerfile").read_text())
+    args = [i.split()[1].split("=", 1)[0] for i in instructions if i.startswith("ARG ")]
+    runs = [i for i in instructions if i.startswith("RUN ")]
+    installs = [run for run in runs if "pip install" in run]
+
+    # then: no build argument can carry an index URL, and pip gets it from a secret, not its argv
+    assert not [a for a in args if "INDEX" in a or a.startswith("PIP")], f"an index build argument: {args}"
+    assert len(installs) == 1, installs
+    install = installs[0]
+    assert "--mount=type=secret,id=pip-index-url,required=false" in install, install
+    assert 'PIP_INDEX_URL="$(cat /run/secrets/pip-index-url)"; export PIP_INDEX_URL' in install, install
+    for run in runs:
+        assert not re.search(r"--(extra-)?index-url|\s-i\s|--build-arg", run), (
+            f"an index on a command line: {run}"
+        )
+        assert "$PIP_INDEX_URL" not in run and "${PIP_INDEX_URL}" not in run, f"PIP_INDEX_URL expanded: {run}"
+
+
+def _scan_command_lines(marker: bytes, stop: threading.Event, seen: dict[str, Any]) -> None:
+    """Until ``stop``, read every process's command line (what ``ps`` shows); record any holding ``marker``."""
+    while not stop.is_set():
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in argv:
+                seen["leaks"].append(
+                    argv.replace(marker, b"<marker>").replace(b"\0", b" ").decode(errors="replace")
+                )
+            if b"pip\0install" in argv:
+                seen["installs"] += 1
+        stop.wait(0.02)
+
+
+def _index_with_credentials(marker: str) -> str:
+    """Return this machine's pip index (else PyPI) with ``marker`` as its password (an index ignores it)."""
+    configured = engine.pip_setting("index-url")
+    base = (
+        configured
+        if configured and configured.startswith(("http://", "https://"))
+        else "https://pypi.org/simple"
+    )
+    parts = urlsplit(base)
+    if parts.username or parts.password:
+        pytest.skip("this machine's pip index carries credentials of its own")
+    return urlunsplit(parts._replace(netloc=f"ml-cicd:{marker}@{parts.netloc}"))
+
+
+@docker
+def test_an_index_url_with_credentials_reaches_pip_and_no_command_line_layer_or_history(
+    built: dict[str, Any], tmp_path: Path
+) -> None:
+    # given: the build context of `image build` and an index URL whose password is a unique marker
+    marker = f"ml-cicd-index-marker-{uuid.uuid4().hex}"
+    index = _index_with_credentials(marker)
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("Dockerfile", *image.REQUIREMENTS):
+        shutil.copy2(REPO / name, context / name)
+    shutil.copytree(REPO / "model", context / "model", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(built["out"] / "model", context / "artefact")
+    tag = f"ml-cicd-index-test:{uuid.uuid4().hex[:8]}"
+    build_args = {"MODEL_DIR": "artefact", "FLAVOUR": "onnx", "BASE_IMAGE": _base_image()}
+    argv, env = engine.build_command(context, tag, build_args, HOST_CA if HOST_CA.is_file() else None, index)
+    argv.insert(2, "--no-cache")  # the install must run (a secret is not part of the cache key)
+
+    # when: it is built while every process's command line is read, as `ps` reads them
+    seen: dict[str, Any] = {"leaks": [], "installs": 0}
+    stop = threading.Event()
+    scanner = threading.Thread(target=_scan_command_lines, args=(marker.encode(), stop, seen), daemon=True)
+    scanner.start()
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    finally:
+        stop.set()
+        scanner.join()
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        history = _docker("history", "--no-trunc", tag)
+        config = _docker("image", "inspect", tag)
+        saved = tmp_path / "image.tar"
+        _docker("save", "-o", str(saved), tag)
+        in_layers = _saved_files_holding(saved, marker.encode())
+    finally:
+        subprocess.run([engine.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+
+    # then: pip used the index (its log shows it, password masked), and the password was on no
+    # command line while the install ran, nor in the build log, history, config or any layer
+    output = done.stdout + done.stderr
+    assert f"Looking in indexes: {index.replace(marker, '****')}" in output, output[-3000:]
+    assert seen["installs"] > 0, "pip's install was never seen running: is the engine on this machine?"
+    assert not seen["leaks"], f"the index password was on a command line: {seen['leaks']}"
+    assert marker not in output, "the index password is in the build log"
+    assert marker not in history and marker not in config, "the index password is in the history or config"
+    assert not in_layers, f"the index password is in {in_layers} of the saved image"
 
 
 @docker
@@ -396,10 +538,9 @@ def test_host_run_builds_and_smoke_tests_the_image(
 def test_without_an_engine_image_commands_fail_with_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # given: a docker client pointed at no engine, a model and a recorded image
+    # given: a docker client pointed at no engine, a trained (signed) model and a recorded image
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "metadata.json").write_text("{}")
+    fit_artefact(tmp_path, 5)
     write_record(
         tmp_path / "image.json",
         Image("r1", "ml-cicd-model:none", "sha256:none", 0, "none", "onnx", "0" * 64, 0.0),

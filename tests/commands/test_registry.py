@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -132,11 +133,10 @@ def test_unknown_version_or_alias_exits_2(cli: Cli, artefacts: list[Path], args:
 def test_export_copies_the_verified_artefact_and_missing_ok_clears_a_stale_dir(
     cli: Cli, registry: Path, artefacts: list[Path], tmp_path: Path
 ) -> None:
-    # given a stale champion directory and a registry without a production alias
+    # given a stale champion directory (an earlier export) and a registry without a production alias
     target = tmp_path / "out" / "champion"
-    target.mkdir(parents=True)
-    (target / "model.joblib").write_bytes(b"stale")
     register(cli, artefacts[0])
+    assert cli("export", "1", "--to", str(target))[0] == 0
     # when production is exported with --missing-ok
     code, out, _ = cli("export", "production", "--to", str(target), "--missing-ok")
     # then the stale directory is gone and nothing else happens
@@ -240,7 +240,9 @@ def test_list_show_history_and_diff_print_tables_and_json(cli: Cli, artefacts: l
     assert "roc_auc=" in listed[1] and "staging" in listed[1], f"list table lacks metric/alias:\n{listed[1]}"
     rows = json.loads(listed_json[1])["versions"]
     assert [r["version"] for r in rows] == [1, 2] and rows[0]["aliases"] == ["staging"], rows
-    assert "(verified)" in shown[1] and "v1" in shown[1], f"show output:\n{shown[1]}"
+    own = hashlib.sha256((artefacts[0] / "model.joblib").read_bytes()).hexdigest()
+    assert f"{own} (the file's own" in shown[1] and "v1" in shown[1], f"show output:\n{shown[1]}"
+    assert "signed with this key" in shown[1], f"show output:\n{shown[1]}"
     assert json.loads(shown_json[1])["lineage"]["version"] == 2
     assert "roc_auc" in diff[1] and "delta" in diff[1] and "data_sha256" in diff[1], (
         f"diff output:\n{diff[1]}"

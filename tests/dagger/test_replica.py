@@ -62,6 +62,8 @@ def _ops(ctr: dagger.Container, origins: dict[int, str]) -> list[tuple[str, ...]
             source = args["source"]
             empty = [c.name for c in _calls(source)] == ["directory"]
             ops.append(("dir", args["path"], origins.get(id(source)) or ("empty" if empty else "?")))
+        elif call.name == "withSecretVariable":
+            ops.append(("secret-env", args["name"]))
         elif call.name == "withServiceBinding":
             port = next(c.args["port"] for c in _calls(args["service"]) if c.name == "withExposedPort")
             ops.append(("service", args["alias"], str(port)))
@@ -80,6 +82,7 @@ CASES = [
     ("gate", {"champion": True}),
     ("gate", {}),
     ("smoke_test", {}),
+    ("gate", {"key": True}),
 ]
 
 
@@ -96,7 +99,8 @@ def test_each_step_container_is_the_replicas_plan(
     }
     ca = dag.set_secret(spec.CA_SECRET, "pem") if options.get("ca") else None
     full, revision = options.get("full", False), options.get("revision", "")
-    ctr = main.MlCicd()._before(
+    module = main.MlCicd(signing_key=dag.set_secret("key", "k" * 32) if options.get("key") else None)
+    ctr = module._before(
         name,
         source,
         ca,
@@ -115,6 +119,7 @@ def test_each_step_container_is_the_replicas_plan(
         full=full,
         revision=revision,
         champion=bool(options.get("champion")),
+        key=bool(options.get("key")),
     )
     # then base image, environment, files, directories, argv and their order are the same
     assert _ops(ctr, origins) == planned

@@ -4,7 +4,8 @@ The schema's ``/predict`` body comes from the model's feature schema (``model/ap
 generated records are shaped like real ones, and the negative cases almost like them. Every
 operation gets a bounded number of examples, valid and invalid; each answer is checked by
 schemathesis' default checks (no 5xx, documented status codes and content types, valid data
-accepted, invalid data refused). The app runs in-process with its model loaded.
+accepted, invalid data refused). The app runs in-process with its model loaded, and with its
+API docs on (they are off unless asked, so ``/openapi.json`` exists only here).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ EXAMPLES = 60  # per operation and generation mode
 def test_every_operation_answers_generated_requests_as_documented(
     tmp_path_factory: pytest.TempPathFactory, mode: GenerationMode
 ) -> None:
-    # given the churn model's API, started, as schemathesis loads it
-    app = create_app(train_artifact(tmp_path_factory.mktemp("api")).model_dir)
+    # given the churn model's API with its docs on, started, as schemathesis loads it
+    app = create_app(train_artifact(tmp_path_factory.mktemp("api")).model_dir, docs=True)
     with TestClient(app):
         api = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in api.get_all_operations()]

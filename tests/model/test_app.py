@@ -217,6 +217,54 @@ def test_two_apps_in_one_process_keep_their_own_metrics(churn: Trained) -> None:
         assert metric(second, "model_predictions_total") == 0, "the second app counted the first app's rows"
 
 
+DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def test_api_docs_are_off_unless_asked(churn: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given no MODEL_DOCS
+    monkeypatch.delenv("MODEL_DOCS", raising=False)
+
+    # when
+    with (
+        TestClient(create_app(churn.model_dir)) as default,
+        TestClient(create_app(churn.model_dir, docs=True)) as on,
+    ):
+        off_answers = {path: default.get(path).status_code for path in DOCS}
+        on_answers = {path: on.get(path).status_code for path in DOCS}
+        paths = set(on.get("/openapi.json").json()["paths"])
+
+    # then
+    assert off_answers == dict.fromkeys(DOCS, 404), f"docs served by default: {off_answers}"
+    assert on_answers == dict.fromkeys(DOCS, 200), f"docs=True did not serve them: {on_answers}"
+    assert "/predict" in paths, paths
+
+
+@pytest.mark.parametrize(("value", "served"), [("1", True), ("true", True), ("off", False), ("", False)])
+def test_model_docs_turns_the_api_docs_on(
+    churn: Trained, monkeypatch: pytest.MonkeyPatch, value: str, served: bool
+) -> None:
+    # given
+    monkeypatch.setenv("MODEL_DOCS", value)
+
+    # when
+    with TestClient(create_app(churn.model_dir)) as started:
+        answers = {path: started.get(path).status_code for path in DOCS}
+
+    # then
+    assert answers == dict.fromkeys(DOCS, 200 if served else 404), f"MODEL_DOCS={value!r}: {answers}"
+
+
+def test_a_bad_model_docs_value_is_refused_when_the_app_is_made(
+    churn: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    monkeypatch.setenv("MODEL_DOCS", "perhaps")
+
+    # when / then
+    with pytest.raises(ValueError, match="MODEL_DOCS='perhaps': expected one of 1, true"):
+        create_app(churn.model_dir)
+
+
 # ---------------------------------------------------------------------------------------------
 # Served predictions equal the offline model's.
 

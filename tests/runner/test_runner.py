@@ -79,6 +79,27 @@ def test_bad_input_exit_code_two_is_passed_through(tmp_path: Path) -> None:
     assert _runner(tmp_path).execute(table) == 2
 
 
+def test_an_environment_failure_exit_code_four_is_passed_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a step that fails as the pipeline's commands do on a full disk
+    say = "import sys; print('error: out/model: No space left on device (ENOSPC)', file=sys.stderr); sys.exit(4)"
+    table = (Step("train", (_py(say),)),)
+
+    # then the run exits 4 too, never 1 ("a check failed")
+    assert _runner(tmp_path).execute(table) == 4
+    assert "pipeline failed at train (exit 4)" in capsys.readouterr().err
+
+
+def test_a_step_killed_by_a_signal_exits_128_plus_the_signal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = (Step("train", (_py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),)),)
+
+    assert _runner(tmp_path).execute(table) == 137
+    assert "FAILED train" in " ".join(capsys.readouterr().err.split())
+
+
 def test_missing_tool_fails_the_step_with_127(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = (Step("lint", (("no-such-tool-anywhere",),)),)
 
