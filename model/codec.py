@@ -57,8 +57,12 @@ def read_record(path: Path, cls: type[T], what: str = "") -> T:
     found = raw.pop("schema_version", None)
     if found is None:
         raise ArtifactError(f"{path}: missing required key 'schema_version' (written by an older ml-cicd?)")
-    if found != expected:
-        raise ArtifactError(f"{path}: schema_version {found!r}, this ml-cicd reads {expected}")
+    older: dict[int, tuple[str, ...]] = getattr(cls, "OLDER_VERSIONS", {})
+    if found != expected and found not in older:
+        readable = ", ".join(str(v) for v in sorted({*older, expected}))
+        raise ArtifactError(f"{path}: schema_version {found!r}, this ml-cicd reads {readable}")
+    for key in older.get(found, ()):  # keys added since: absent from an older file, None in its record
+        raw.setdefault(key, None)
     return decode(cls, raw, str(path), every_key=True)
 
 
@@ -218,8 +222,9 @@ def _join(where: str, key: str) -> str:
 def validation_line(error: ErrorDetails, root: type, raw: Any, origin: str) -> str:
     """Return one of pydantic's errors, from validating ``raw`` as ``root``, as one line naming the key.
 
-    ``origin: unknown key 'a.b' (expected one of: ...)``, ``origin: missing required key 'a.b'`` or
-    ``origin: a.b must be <what the key takes, bounds included>, got <value>``.
+    ``origin: unknown key 'a.b' (expected one of: ...)``, ``origin: missing required key 'a.b'``,
+    ``origin: a.b must be <what the key takes, bounds included>, got <value>`` or, for a rule across
+    one table's keys, ``origin: a.b <what the rule says>``.
     """
     key, owner, info, hint = _locate(error["loc"], root, raw)
     kind = error["type"]
@@ -227,6 +232,8 @@ def validation_line(error: ErrorDetails, root: type, raw: Any, origin: str) -> s
         return f"{origin}: unknown key '{key}' (expected one of: {', '.join(sorted(_fields(owner)))})"
     if kind.startswith("missing"):
         return f"{origin}: missing required key '{key}'"
+    if kind == "value_error":  # a rule across one table's keys (its class's __post_init__)
+        return f"{origin}: {key or 'top level'} {error['ctx']['error']}"
     note = f" ({info.description})" if info is not None and info.description else ""
     expected = _expected(hint, info.metadata if info is not None else ()) + note
     return f"{origin}: {key or 'top level'} must be {expected}, got {shown(error['input'])}"

@@ -56,10 +56,15 @@ class Result:
 
 
 class Record:
-    """A file's record: ``FILE`` is its name, ``SCHEMA_VERSION`` the version its JSON carries."""
+    """A file's record: ``FILE`` is its name, ``SCHEMA_VERSION`` the version its JSON carries.
+
+    ``OLDER_VERSIONS`` maps an older version still read to the keys added since (optional fields,
+    None when read from such a file), so a model registered before an upgrade stays readable.
+    """
 
     FILE: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int] = 1
+    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,15 +138,32 @@ class Compiled:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The dummy model, fitted by ``train`` on the candidate's own training rows (``pipeline/core/floors.py``).
+
+    scikit-learn's ``DummyClassifier(strategy="prior")``: ``prior`` is the rows' class shares in
+    label order (it predicts the commonest class, with those shares as probabilities: ROC AUC 0.5),
+    or ``DummyRegressor(strategy="mean")``: ``mean`` is the rows' target mean. ``rows``: how many.
+    """
+
+    strategy: Literal["prior", "mean"]
+    rows: int
+    prior: tuple[float, ...] | None
+    mean: float | None
+
+
+@dataclass(frozen=True)
 class ModelMetadata(Record):
     """``metadata.json`` beside the model file; the last four fields are filled in by ``save_artifact``.
 
     ``compiled`` is the ONNX form (None: not attempted, e.g. an artefact made by hand);
-    ``out_of_range`` is what the server does with a value outside the schema's limits.
+    ``out_of_range`` is what the server does with a value outside the schema's limits;
+    ``baseline`` the dummy model of the same training rows (None: an artefact made by hand).
     """
 
     FILE: ClassVar[str] = "metadata.json"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
+    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {2: ("baseline",)}
     run: str
     task: Task
     target: str
@@ -163,6 +185,7 @@ class ModelMetadata(Record):
     profile: dict[str, Any]
     compiled: Compiled | None
     out_of_range: OutOfRange
+    baseline: Baseline | None = None
     model_file: str = ""
     model_sha256: str = ""
     sklearn_version: str = ""
@@ -234,10 +257,20 @@ class Confusion:
 
 
 @dataclass(frozen=True)
+class BaselineMetrics:
+    """The model's :class:`Baseline` scored on the same rows, by the same metric functions, as the model."""
+
+    fitted: Baseline
+    overall: dict[str, float | None]
+
+
+@dataclass(frozen=True)
 class Metrics(Record):
-    """``metrics.json`` from ``evaluate``."""
+    """``metrics.json`` from ``evaluate``; ``baseline`` is None when the model's metadata records none."""
 
     FILE: ClassVar[str] = "metrics.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
+    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {1: ("baseline",)}
     run: str
     task: Task
     model_sha256: str
@@ -247,3 +280,4 @@ class Metrics(Record):
     confusion_matrix: Confusion | None
     slices: dict[str, dict[str, dict[str, Any]]]
     prediction_distribution: dict[str, float]
+    baseline: BaselineMetrics | None = None

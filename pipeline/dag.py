@@ -143,6 +143,7 @@ def steps(
                     f"{out}/gates.json",
                     "--alias",
                     "staging",
+                    "--if-publishable",  # a check passed with a warning (inconclusive) is not published
                 ),
             ),
             needs=("gate", "smoke_test"),  # only a model whose image passed its smoke test (when they ran)

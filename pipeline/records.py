@@ -17,7 +17,8 @@ from model.records import Record, Result, Status
 class Latency:
     """In-process single-record latency of each model as it is served (its runtime), timed in the gate step.
 
-    Varies from run to run; the ratio of two models timed alternately is what the gate judges.
+    Varies from run to run; the ratio of two models timed alternately, with its 95% interval (a
+    bootstrap of the paired samples, ``pipeline/core/latency.py``), is what the gate judges.
     """
 
     candidate_runtime: str  # onnx or sklearn: what the server would run
@@ -29,6 +30,8 @@ class Latency:
     ratio: float | None  # candidate p95 / champion p95
     samples: int
     measured_at: str
+    ratio_low: float | None = None  # the ratio's 95% interval (None: no champion timed)
+    ratio_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,26 +55,40 @@ class Champion(Comparison):
 
     ``rows`` are the candidate's held-out rows the champion never trained on (by its own split
     rule); ``excluded`` are held-out rows the champion did train on, left out of the comparison.
+    ``tolerance`` is in the metric's units (``relative_tolerance`` of the champion's value, when
+    the config states it so); ``detectable`` is the smallest difference these rows resolve: half
+    the interval's width.
     """
 
     path: str
     version: int | None
     model_sha256: str
-    tolerance: float
+    tolerance: float | None  # None: relative, and the champion's value is undefined
     excluded: int
+    relative_tolerance: float | None
+    detectable: float | None
 
 
 @dataclass(frozen=True)
 class Gates(Record):
-    """``gates.json`` from ``gate``."""
+    """``gates.json`` from ``gate``.
+
+    ``passed`` is the check's verdict (``gate`` exits by it): under ``inconclusive_rule`` "warn"
+    an inconclusive no-regression passes it with a warning. ``publishable`` is stricter: every
+    required gate passed (or was skipped), none inconclusive; registering as staging, promoting and
+    retrain's publish need it (``pipeline/core/gates.py`` decides both).
+    """
 
     FILE: ClassVar[str] = "gates.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
     run: str
     model_sha256: str
     passed: bool
     gates: tuple[Result, ...]
     champion: Champion | None
     latency: Latency | None
+    publishable: bool = False  # `gate` always writes it; the default is the safe side
+    inconclusive_rule: Literal["warn", "fail"] = "fail"  # gates.champion.inconclusive, as applied
 
     def result(self, name: str) -> Result | None:
         """Return the gate called ``name``, or None."""
@@ -150,6 +167,7 @@ class DriftLimits:
     max_drifted_features: int
     max_unseen_share: float
     bins: int
+    label_jensen_shannon_limit: float | None = None  # None: written before the label had a limit of its own
 
 
 @dataclass(frozen=True)

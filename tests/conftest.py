@@ -393,6 +393,31 @@ def diabetes_table() -> pd.DataFrame:
     return frame
 
 
+def wine_with_flag() -> pd.DataFrame:
+    """wine with named cultivars and a yes/no flag."""
+    frame = wine_table()
+    frame["organic"] = np.where(np.random.default_rng(1).random(len(frame)) < 0.3, "yes", "no")
+    return frame
+
+
+def with_states(frame: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
+    """Return ``frame`` with a free categorical ``state``: 51 values, the commonest 70 times the rarest."""
+    weights = 0.918 ** np.arange(51)
+    names = np.array([f"S{i:02d}" for i in range(51)], dtype=object)
+    return frame.assign(
+        state=np.random.default_rng(seed).choice(names, len(frame), p=weights / weights.sum())
+    )
+
+
+def iris_named() -> pd.DataFrame:
+    """iris with its species named: a real feature (petal width) predicts the label nearly alone."""
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    return frame
+
+
 def telco_table() -> pd.DataFrame:
     """The churn table as a telco exports it: a Yes/No target and yes/no flags."""
     frame = churn_frame(1500, seed=21)

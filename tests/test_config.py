@@ -16,20 +16,19 @@ from pydantic import ValidationError
 
 from model.records import Status
 from pipeline.cli import main
-from pipeline.config import (
+from pipeline.config import ColumnSchema, DriftConfig, load_config, parse_config
+from pipeline.config_gates import ChampionGate, SliceGate
+from pipeline.config_types import (
+    MAX_BATCH_REQUESTS,
     MAX_BINS,
     MAX_BOOTSTRAP,
+    MAX_CONCURRENCY,
     MAX_FEATURES,
     MAX_LATENCY_SAMPLES,
     MAX_LEAKAGE_ROWS,
+    MAX_LOAD_BATCHES,
     MAX_ROWS,
     MAX_TEST_ROWS,
-    ChampionGate,
-    ColumnSchema,
-    DriftConfig,
-    SliceGate,
-    load_config,
-    parse_config,
 )
 from pipeline.core import integrity
 from pipeline.core.bootstrap import Predictions, paired_bootstrap
@@ -229,6 +228,9 @@ BOUNDS: list[tuple[str, int, int]] = [
     ("gates.champion.bootstrap", 100, MAX_BOOTSTRAP),
     ("gates.champion.min_rows", 1, MAX_ROWS),
     ("gates.latency.samples", 1, MAX_LATENCY_SAMPLES),
+    ("gates.latency.concurrency", 1, MAX_CONCURRENCY),
+    ("gates.latency.batches", 6, MAX_LOAD_BATCHES),
+    ("gates.latency.requests", 20, MAX_BATCH_REQUESTS),
     ("drift.test_max_rows", 1, MAX_TEST_ROWS),
     ("drift.bins", 2, MAX_BINS),
     ("drift.max_drifted_features", 0, MAX_FEATURES),
@@ -434,3 +436,38 @@ def test_the_leakage_score_of_a_many_class_target_stays_within_its_memory_bound(
     # then: still found, on the 200 rows that fit
     assert [f.column for f in failures] == ["copy"], failures
     assert "on 200 sampled rows" in failures[0].message, failures[0].message
+
+
+@pytest.mark.parametrize(
+    ("edit", "got"),
+    [
+        (lambda gate: gate.update(above_baseline=0.05), "both"),
+        (lambda gate: gate.pop("threshold"), "neither"),
+    ],
+    ids=["both", "neither"],
+)
+def test_a_metric_floor_is_a_threshold_or_a_margin_above_the_baseline_never_both(
+    edit: Callable[[dict[str, Any]], Any], got: str
+) -> None:
+    raw = default_config_dict()
+    edit(raw["gates"]["metric"][0])
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, origin="cfg")
+
+    assert str(raised.value) == (
+        "cfg: gates.metric[0] needs exactly one of threshold (a floor) or above_baseline "
+        f"(a margin over the dummy), got {got}"
+    )
+
+
+def test_a_margin_above_the_baseline_is_not_negative() -> None:
+    raw = default_config_dict()
+    raw["gates"]["metric"][0] = {"metric": "roc_auc", "above_baseline": -0.05}
+
+    with pytest.raises(
+        ConfigError, match=r"^cfg: gates.metric\[0\].above_baseline must be a finite number >= 0, got -0.05$"
+    ):
+        parse_config(raw, origin="cfg")
+    raw["gates"]["metric"][0]["above_baseline"] = 0.05
+    assert parse_config(raw, origin="cfg").gates.metric[0].above_baseline == 0.05

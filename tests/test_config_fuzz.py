@@ -39,7 +39,8 @@ import pytest
 
 from pipeline import cli
 from pipeline.cli import main
-from pipeline.config import (
+from pipeline.config import WORK_PARAMS, load_config, parse_config
+from pipeline.config_types import (
     MAX_BINS,
     MAX_BOOTSTRAP,
     MAX_FEATURES,
@@ -47,9 +48,6 @@ from pipeline.config import (
     MAX_LEAKAGE_ROWS,
     MAX_ROWS,
     MAX_TEST_ROWS,
-    WORK_PARAMS,
-    load_config,
-    parse_config,
 )
 from pipeline.core.synth import churn_frame
 from pipeline.errors import ConfigError

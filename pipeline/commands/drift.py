@@ -7,8 +7,10 @@ Each feature is compared by the statistic its type and sample size call for (sma
 or chi-squared, p-values adjusted across the features; large ones: a normalised Wasserstein or
 a Jensen-Shannon distance; ``[drift]`` and ``pipeline/core/drift.py`` say which and why), PSI
 reported beside it. The label (the target) is compared when both sides have it; with
-``--model`` so are the model's predictions on the table against its predictions on its own
-held-out rows. Writes ``OUT/drift.json``; exits 1 when more than ``drift.max_drifted_features``
+``--model`` so are the model's predictions on the table's rows it never trained on (those on the
+held-out side of its split rule) against its predictions on its own held-out rows: like with
+like, since a model answers its training rows with more confidence, so an overfit model would
+"drift" on an identical copy of its training table otherwise. Writes ``OUT/drift.json``; exits 1 when more than ``drift.max_drifted_features``
 features drifted, or the label (``gates.label_drift.required``) or the predictions
 (``gates.prediction_drift.required``) did. Features are the schema's columns minus target and
 ids; nulls are left out (validate checks null fractions). Without --reference or --model,
@@ -18,14 +20,22 @@ drift.reference from the config is used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from model.artifact import load_artifact
 from model.codec import write_record
+from model.records import ModelMetadata
 from pipeline.commands.options import add_data, add_out, read_data
-from pipeline.config import load_config
-from pipeline.core.drift import against_profile, against_reference, describe, failure_summary
+from pipeline.config import Config, load_config
+from pipeline.core.drift import against_profile, against_reference, compare_one, sampled
+from pipeline.core.drift_verdict import describe, failure_summary
 from pipeline.core.evaluation import feature_rows, model_outputs
+from pipeline.core.split import held_out
 from pipeline.errors import CheckFailed, DataError
 from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash, read_table
@@ -49,16 +59,10 @@ def run(args: argparse.Namespace) -> int:
     run, data_sha256 = run_id(), file_hash(data_path)
     if args.model is not None:
         estimator, metadata = load_artifact(args.model)
-        predictions, _ = model_outputs(estimator, feature_rows(current, metadata, data_path), metadata)
-        report = against_profile(
-            current,
-            metadata,
-            str(args.model),
-            config,
-            run=run,
-            data_sha256=data_sha256,
-            predictions=predictions,
-        )
+        current = sampled(current)
+        rows = feature_rows(current, metadata, data_path)
+        report = against_profile(current, metadata, str(args.model), config, run=run, data_sha256=data_sha256)
+        report = with_predictions(report, current, rows, estimator, metadata, config, data_path)
     else:
         reference = args.reference or config.drift.reference
         if reference is None:
@@ -80,3 +84,44 @@ def run(args: argparse.Namespace) -> int:
             raise CheckFailed(f"{what} drift: '{entry.feature}' drifted ({describe(entry)}); see {out}")
     print(f"drift within limits; wrote {out}")
     return 0
+
+
+def with_predictions(
+    report: Drift,
+    current: pd.DataFrame,
+    rows: pd.DataFrame,
+    estimator: Any,
+    metadata: ModelMetadata,
+    config: Config,
+    source: Path,
+) -> Drift:
+    """Return ``report`` with the model's predictions on the rows it never trained on compared with its profile's.
+
+    Rows on the model's training side (by its split rule) are left out; when the split key is
+    missing from the table, the predictions are not compared (a stderr line says why).
+    """
+    entry = metadata.profile.get("predictions")
+    if entry is None:
+        return report
+    try:
+        unseen = held_out(current, metadata.split)
+    except DataError as exc:
+        note(f"predictions not compared: cannot tell which rows of {source} the model trained on: {exc}")
+        return report
+    if not unseen.any():
+        note(
+            f"predictions not compared: none of the {len(current):,} rows falls on the model's held-out side"
+        )
+        return report
+    outputs, kind = model_outputs(estimator, rows.loc[unseen], metadata)
+    prediction = compare_one("predictions", kind, pd.Series(outputs), entry, config.drift)
+    note(
+        f"predictions compared on the {int(unseen.sum()):,} rows on the model's held-out side (it trained "
+        f"on none of them); {int((~unseen).sum()):,} on its training side left out"
+    )
+    return dataclasses.replace(report, prediction=prediction)
+
+
+def note(message: str) -> None:
+    """Print a progress line to stderr."""
+    print(f"drift: {message}", file=sys.stderr)

@@ -2,11 +2,13 @@
 
     python -m pipeline evaluate --config configs/pipeline.toml --out out
 
-Loads ``OUT/model`` (hash verified) and ``OUT/holdout.parquet`` written by ``train``
-(or ``--model`` and ``--data``) and writes ``OUT/metrics.json``: overall metrics,
+Loads ``OUT/model`` (hash verified) and ``OUT/holdout.parquet`` written by ``train``: the
+table's whole held-out side, no row of which the model trained on (or ``--model`` and ``--data``) and writes ``OUT/metrics.json``: overall metrics,
 per-class metrics and confusion matrix (classification), metrics per value of each
 ``slices.columns`` column (values with fewer than ``slices.min_rows`` rows are listed
-as skipped), and the distribution of predictions. Identical inputs give an identical file (single-row
+as skipped), the distribution of predictions, and the dummy baseline (the class shares or the mean
+of the model's training rows, recorded by ``train``) scored on the same rows by the same metrics.
+Identical inputs give an identical file (single-row
 latency is timed by ``gate``, beside the champion).
 """
 

@@ -3,12 +3,14 @@
     python -m pipeline gate --config configs/pipeline.toml --out out --champion out/champion
 
 Reads ``metrics.json``, ``model/``, ``holdout.parquet`` and ``drift.json`` from --out and writes
-``gates.json``. Every gate is evaluated and reported: metric thresholds; no regression against
+``gates.json``. Every gate is evaluated and reported: metric floors (absolute, or a margin over
+the dummy baseline ``evaluate`` scored on the same rows); no regression against
 the champion, both re-scored on the candidate's held-out rows that the champion never trained on
 (by the split rule stored with the champion) and judged with a paired bootstrap; single-row
 serving parity (the ONNX model the server runs against the scikit-learn model, on the held-out
 rows); single-record latency of each model as served, timed here (alternately with the champion,
-as a ratio, when there is one); slice floors; class collapse; data drift. A gate that could not measure is an error and one that
+as a ratio with a bootstrap interval, failing only a candidate surely slower by a difference that
+counts, when there is one); slice floors; class collapse; data drift. A gate that could not measure is an error and one that
 cannot decide is inconclusive: a required one fails the run either way. Without --champion the
 champion is the registry's ``production`` alias.
 """
@@ -16,6 +18,7 @@ champion is the registry's ``production`` alias.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -39,6 +42,8 @@ from pipeline.core.bootstrap import Predictions, compare
 from pipeline.core.compile import PARITY_ROWS, measure_parity
 from pipeline.core.drift import prediction_drift
 from pipeline.core.evaluation import feature_rows, model_outputs, score_rows, time_single_rows, usable_rows
+from pipeline.core.latency import paired_ratio
+from pipeline.core.power import detectable_from
 from pipeline.core.served import ServedForm
 from pipeline.core.split import held_out
 from pipeline.core.values import json_records
@@ -71,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
     record = evaluate_gates(config, out, args.champion, run_id())
     write_record(out / Gates.FILE, record)
     print(gate_table(record.gates))
+    rule = record.inconclusive_rule
     if not record.passed:
-        raise CheckFailed(rules.summary(record.gates))
-    print(f"gates: {rules.summary(record.gates)} ({time.perf_counter() - started:.2f} s)")
+        raise CheckFailed(rules.summary(record.gates, rule))
+    for result in rules.warned(record.gates, rule):
+        print(
+            f"warning: {result.name} {result.status}: the check passes (gates.champion.inconclusive = "
+            f'"{rule}"); this candidate will not be registered as staging, promoted or published',
+            file=sys.stderr,
+        )
+    print(f"gates: {rules.summary(record.gates, rule)} ({time.perf_counter() - started:.2f} s)")
     return 0
 
 
@@ -90,7 +102,7 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
             f"({metadata.model_sha256[:12]}); run `python -m pipeline evaluate` again"
         )
     holdout = outdir.read_holdout(out / outdir.HOLDOUT)
-    results = [rules.metric_gate(gate, metrics.overall) for gate in config.gates.metric]
+    results = [rules.metric_gate(gate, metrics.overall, metrics.baseline) for gate in config.gates.metric]
 
     champion_dir, why = resolve_champion(champion_arg, config)
     section: Champion | None = None
@@ -109,13 +121,16 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
         if how:
             result = replace(result, message=f"{result.message}; the champion {how}")
         if comparison is not None:
+            low, high = comparison.ci_low, comparison.ci_high
             section = Champion(
                 **asdict(comparison),
                 path=str(champion_dir),
                 version=version_of(champion_dir),
                 model_sha256=champion_meta.model_sha256,
-                tolerance=gate.tolerance,
+                tolerance=rules.tolerance_of(gate, comparison.champion.get(comparison.metric)),
                 excluded=len(holdout) - comparison.rows,
+                relative_tolerance=gate.relative_tolerance,
+                detectable=detectable_from(low, high) if low is not None and high is not None else None,
             )
         results.append(result)
     results.append(parity_result(config, estimator, metadata, model_dir, holdout))
@@ -131,10 +146,13 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
     )
     results.append(drift_result(config, out))
     results.append(rules.label_drift_gate(config.gates.label_drift, read_optional(out / Drift.FILE, Drift)))
-    predicted, why_not = predictions_against_reference(config, estimator, metadata, holdout)
-    results.append(rules.prediction_drift_gate(config.gates.prediction_drift, predicted, why_not))
-    passed = not any(r.blocking for r in results)
-    return Gates(run, metadata.model_sha256, passed, tuple(results), section, latency)
+    predicted, why_not, excluded = predictions_against_reference(config, estimator, metadata, holdout)
+    results.append(rules.prediction_drift_gate(config.gates.prediction_drift, predicted, why_not, excluded))
+    passed = not rules.check_blockers(results, gate.inconclusive)
+    publishable = not rules.publish_blockers(results)
+    return Gates(
+        run, metadata.model_sha256, passed, tuple(results), section, latency, publishable, gate.inconclusive
+    )
 
 
 def load_champion(champion_dir: Path) -> tuple[Any, ModelMetadata, str]:
@@ -225,11 +243,12 @@ def measure_latency(
     samples = config.gates.latency.samples
     timings = time_single_rows([model.predict for model in served], records, samples)
     cand_p50, cand_p95 = (float(v) for v in np.percentile(timings[0], [50, 95]))
-    champ_p50 = champ_p95 = ratio = None
+    champ_p50 = champ_p95 = None
     champion_runtime = None
+    ratio = None
     if len(served) > 1:
         champ_p50, champ_p95 = (float(v) for v in np.percentile(timings[1], [50, 95]))
-        ratio = cand_p95 / champ_p95 if champ_p95 > 0 else None
+        ratio = paired_ratio(timings[0], timings[1])  # the pairs: timed one after the other
         champion_runtime = served[1].runtime
     measured_at = datetime.now(UTC).isoformat(timespec="seconds")
     return Latency(
@@ -239,9 +258,11 @@ def measure_latency(
         cand_p95,
         champ_p50,
         champ_p95,
-        ratio,
+        ratio.value if ratio is not None else None,
         samples,
         measured_at,
+        ratio.low if ratio is not None else None,
+        ratio.high if ratio is not None else None,
     )
 
 
@@ -266,18 +287,28 @@ def parity_result(
 
 def predictions_against_reference(
     config: Config, estimator: Any, metadata: ModelMetadata, holdout: pd.DataFrame
-) -> tuple[FeatureDrift | None, str]:
-    """Compare the candidate's predictions on the drift reference's rows with those on its held-out rows."""
+) -> tuple[FeatureDrift | None, str, int]:
+    """Compare the candidate's predictions on the reference rows it never trained on with those on its held-out rows.
+
+    Like with like: both sides are rows the candidate never saw. Reference rows on its training
+    side (by its split rule) are left out, since a model answers its own training rows with more
+    confidence (an overfit forest "drifts" on an unchanged table otherwise); returns how many.
+    """
     if config.drift.reference is None:
-        return None, "drift.reference is not configured"
+        return None, "drift.reference is not configured", 0
     reference = read_table(config.drift.reference)
     try:
         rows = feature_rows(reference, metadata, config.drift.reference)
+        unseen = held_out(reference, metadata.split)
     except DataError as exc:
-        return None, str(exc)
-    on_reference, kind = model_outputs(estimator, rows, metadata)
+        return None, f"cannot tell which reference rows the candidate trained on: {exc}", 0
+    if not unseen.any():
+        why = f"none of the {len(reference):,} reference rows falls on the candidate's held-out side"
+        return None, why, len(reference)
+    on_reference, kind = model_outputs(estimator, rows.loc[unseen], metadata)
     on_holdout, _ = model_outputs(estimator, usable_rows(holdout, metadata)[metadata.feature_names], metadata)
-    return prediction_drift(on_reference, on_holdout, kind, config.drift), ""
+    excluded = int((~unseen).sum())
+    return prediction_drift(on_reference, on_holdout, kind, config.drift), "", excluded
 
 
 def drift_result(config: Config, out: Path) -> Result:

@@ -3,12 +3,16 @@
     python -m pipeline init data/telco.csv --target churned --config configs/telco.toml
     python -m pipeline run --config configs/telco.toml
 
-The config holds the inferred schema (as ``schema infer`` prints it), the task, the labels and
-the positive label (stderr says which and why), a random forest, task-appropriate gates,
-slices over low-cardinality categoricals, a registry next to the config, and a drift reference
-made from the table itself: a snapshot written next to the config (up to 50,000 rows, chosen by
-a hash of each row, so the same table gives the same file). An existing config is not
-overwritten unless ``--force``; nothing is written when the table cannot be read.
+The config holds the inferred schema, the task, the labels and the positive label (stderr says
+which and why), a random forest, task-appropriate gates, slices over low-cardinality
+categoricals, a registry next to the config, and a drift reference made from the table itself:
+a snapshot written next to the config (up to 50,000 rows, chosen by a hash of each row, so the
+same table gives the same file). The schema's limits are for fresh data from the same source
+(``pipeline/core/schema.py``): ranges past the observed extremes by what the tails allow, null
+limits with room for sampling noise and no ``nullable = false`` from a sample without nulls;
+every limit loosened to fit the table (duplicate rows, the rarest class, ...) is named on
+stderr. An existing config is not overwritten unless ``--force``; nothing is written when the
+table cannot be read.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import pandas as pd
 
 from model.files import write_bytes_atomic, write_text_atomic
 from model.records import SplitRule
-from pipeline.config import ChampionGate, parse_config
-from pipeline.core.onboarding import config_sections, held_out_warning
+from pipeline.config import parse_config
+from pipeline.config_gates import ChampionGate
+from pipeline.core.onboarding import config_sections, held_out_warning, loosened_limits
 from pipeline.core.schema import InferOptions, infer_sections
 from pipeline.core.split import key_hash
 from pipeline.errors import ConfigError, DataError
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if config_path.exists() and not args.force:
         raise ConfigError(f"{config_path} exists; pass --force to overwrite it (or choose another --config)")
     frame = read_table(args.data)
-    inferred = infer_sections(frame, str(args.data), args.target, InferOptions(task=args.task))
+    inferred = infer_sections(frame, str(args.data), args.target, InferOptions(task=args.task, fresh=True))
     fmt = table_format(Path(args.data))
     reference = config_path.with_name(f"{config_path.stem}_reference.{fmt}")
     registry = config_path.with_name(f"{config_path.stem}_registry")
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     snapshot = reference_rows(frame, inferred.data.get("id_columns") or list(frame.columns))
     write_bytes_atomic(reference, table_bytes(snapshot, fmt))
     write_text_atomic(config_path, text)
-    for note in inferred.notes:
+    for note in [*inferred.notes, *loosened_limits(inferred, frame)]:
         print(f"init: {note}", file=sys.stderr)
     small = held_out_warning(len(frame), ChampionGate().min_rows)
     if small:

@@ -7,7 +7,9 @@
 The registry is a directory (config ``registry.path``, or ``--registry PATH``) of immutable
 versions, their aliases and the history of every alias move (``pipeline/io/registry.py``).
 Reading a version checks the model file's sha256 and refuses a tampered file (exit 2).
-Production needs an approval and a passing gate record (exit 1 without them).
+Production needs an approval and a passing gate record (exit 1 without them); any alias refuses
+a gate record that is not publishable (exit 1; ``register --if-publishable`` registers nothing
+and says why): see ``pipeline/core/promotion.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from model.files import sha256_file
 from model.records import Metrics
 from model.signing import SignatureError
 from pipeline.config import load_config
+from pipeline.core.gates import publish_refusal
 from pipeline.core.promotion import (
     MISSING_OK_ALIASES,
     PRODUCTION,
@@ -32,7 +35,7 @@ from pipeline.core.promotion import (
     VERSION_REF,
     check_alias_name,
     gate_record,
-    production_blockers,
+    promotion_blockers,
 )
 from pipeline.errors import CheckFailed, DataError, RegistryError, first_line
 from pipeline.io.registry import Registry, export, is_export
@@ -66,6 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     register.add_argument("--gates", help="gates.json of this model (needed later for production)")
     register.add_argument("--metrics", help="metrics.json (default: metrics.json beside MODEL_DIR, if any)")
     register.add_argument("--alias", help="point this alias at the version (e.g. staging; not production)")
+    publishable = "register only when --gates lets the model be published; else say why and exit 0"
+    register.add_argument("--if-publishable", action="store_true", help=publishable)
     register.add_argument("--by", help="who registers (default $GITHUB_ACTOR, else $USER)")
     register.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -143,10 +148,18 @@ def _register(args: argparse.Namespace) -> int:
     registry = Registry(Path(args.registry or config.registry.path))
     model_dir = Path(args.model_dir)
     gates = None
+    if args.if_publishable and not args.gates:
+        raise RegistryError("--if-publishable needs --gates: the gates.json of this model")
     if args.gates:
         candidate = verify_artifact(model_dir, "candidate")
         recorded = read_record(Path(args.gates), Gates, "gates file")
         gates = gate_record(recorded, str(args.gates), candidate.model_sha256)
+        refusal = publish_refusal(gates.results)
+        if refusal and args.if_publishable:
+            print(f"not registered: {model_dir} may not be published: {refusal}")
+            return 0
+        if refusal and args.alias:
+            raise CheckFailed(f"refusing to point {args.alias} at {model_dir}: {refusal}")
     if args.metrics and not Path(args.metrics).is_file():
         raise DataError(f"{args.metrics}: metrics file not found")
     metrics_path: Path | None = Path(args.metrics) if args.metrics else model_dir.parent / Metrics.FILE
@@ -288,10 +301,9 @@ def _promote(args: argparse.Namespace) -> int:
     version = registry.resolve(args.ref)
     by = actor(args.by)
     approver = args.approver or (by if args.approve else None)
-    if args.to == PRODUCTION:
-        problems = production_blockers(version, registry.lineage(version), approver)
-        if problems:
-            raise CheckFailed(f"refusing to promote v{version} to production: " + "; ".join(problems))
+    problems = promotion_blockers(args.to, version, registry.lineage(version), approver)
+    if problems:
+        raise CheckFailed(f"refusing to promote v{version} to {args.to}: " + "; ".join(problems))
     registry.verify(version)
     entry = registry.move(args.to, version, action=PROMOTE, by=by, approver=approver, reason=args.reason)
     if entry is None:

@@ -8,8 +8,18 @@ Waits up to ``--timeout`` seconds for ``URL/ready``, then checks ``/health``, th
 columns only, in batches within the server's limits) returns the offline scikit-learn
 model's predictions for the same batches, and its probabilities (regressors: predictions)
 exactly when the server says scikit-learn serves, within the parity limit training recorded
-when ONNX Runtime does; and that a record with a missing feature is refused with 422. Writes ``OUT/smoke.json`` (one result per check);
-exits 1 when a check failed, 2 when the model or the rows cannot be read.
+when ONNX Runtime does; and that a record with a missing feature is refused with 422.
+
+Then ``served_latency``: with ``--champion-url`` (the champion's server), both servers are driven
+by one client, batch by batch alternately, ``gates.latency.concurrency`` single-record requests
+in flight built from the held-out rows (each server gets its own model's features of the same
+rows), and the candidate fails when its p95 latency or its throughput is surely worse than
+``gates.latency.max_ratio`` times the champion's by more than ``gates.latency.min_difference_ms``
+(``pipeline/core/latency.py``); required unless ``gates.latency.served_required`` is false. The
+config (``--config``) is read only then. Without ``--champion-url`` the check is skipped and says so.
+
+Writes ``OUT/smoke.json`` (one result per check); exits 1 when a required check did not pass,
+2 when the model, the rows or the config cannot be read.
 """
 
 from __future__ import annotations
@@ -30,12 +40,15 @@ from model.artifact import load_artifact
 from model.codec import write_record
 from model.records import ModelMetadata, Result, Status
 from pipeline.commands.options import add_out
+from pipeline.config import load_config
+from pipeline.config_gates import LatencyGate
+from pipeline.core import latency
 from pipeline.core.evaluation import feature_rows
 from pipeline.core.smoke import batch_bodies, compare, short
-from pipeline.core.values import json_records
-from pipeline.errors import PipelineError
+from pipeline.core.values import coerce_column, json_records
+from pipeline.errors import DataError, PipelineError
 from pipeline.io import outdir
-from pipeline.io.http import Client
+from pipeline.io.http import Client, drive
 from pipeline.io.run import run_id
 from pipeline.io.tables import read_table
 from pipeline.records import Smoke
@@ -53,20 +66,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for /ready and per request (default 30)"
     )
+    parser.add_argument(
+        "--champion-url",
+        help="the champion's server: compare latency and throughput under load with it (gates.latency); "
+        "without it the served_latency check is skipped",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks and write ``OUT/smoke.json``; exit 1 when one failed."""
     out = Path(args.out)
     url = check_url(args.url)
+    champion_url = check_url(args.champion_url, "--champion-url") if args.champion_url else None
     if args.timeout <= 0:
         raise PipelineError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    gate = load_config(args.config).gates.latency if champion_url else None
     model_dir = Path(args.model) if args.model else out / outdir.MODEL
     data_path = Path(args.data) if args.data else out / outdir.HOLDOUT
     estimator, metadata = load_artifact(model_dir)
-    features = feature_rows(read_table(data_path), metadata, data_path)
+    table = read_table(data_path)
+    features = feature_rows(table, metadata, data_path)
     checks = list(smoke_checks(Client(url, args.timeout), estimator, metadata, features, args.timeout))
-    failed = [check.name for check in checks if check.status is not Status.PASSED]
+    if checks[0].status is Status.PASSED:  # a server that never became ready is checked no further
+        if champion_url is None or gate is None:
+            why = "no --champion-url: no champion server to compare latency under load with"
+            checks.append(latency.no_champion(why))
+        else:
+            checks.append(served_latency(gate, url, champion_url, metadata, table, args.timeout))
+    failed = [check.name for check in checks if check.blocking]
     record = Smoke(
         run=run_id(),
         url=url,
@@ -77,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     )
     write_record(out / Smoke.FILE, record)
     for check in checks:
-        mark = "ok  " if check.status is Status.PASSED else "FAIL"
+        mark = "ok  " if check.status is Status.PASSED else "FAIL" if check.blocking else str(check.status)
         print(f"smoke: {mark} {check.name}: {check.message}", file=sys.stderr)
     verdict = f"failed: {', '.join(failed)}" if failed else "passed"
     print(f"smoke: {url} {verdict}; wrote {out / Smoke.FILE}", file=sys.stderr)
@@ -89,11 +116,11 @@ def _check(name: str, ok: bool, message: str) -> Result:
     return Result(name, Status.PASSED if ok else Status.FAILED, True, None, None, message)
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, flag: str = "--url") -> str:
     """Return ``url`` without a trailing slash, or raise naming what a base URL looks like."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise PipelineError(f"--url {url!r} is not an http(s) base URL like http://127.0.0.1:8080")
+        raise PipelineError(f"{flag} {url!r} is not an http(s) base URL like http://127.0.0.1:8080")
     return url.rstrip("/")
 
 
@@ -220,3 +247,62 @@ def _guard(name: str, check: Callable[[], Result]) -> Result:
         return check()
     except (OSError, urllib.error.URLError) as exc:
         return _check(name, False, f"request failed: {getattr(exc, 'reason', exc)}")
+
+
+def served_latency(
+    gate: LatencyGate,
+    url: str,
+    champion_url: str,
+    metadata: ModelMetadata,
+    table: pd.DataFrame,
+    timeout: float,
+) -> Result:
+    """Drive the candidate and the champion servers alternately under load; judge p95 and throughput.
+
+    Each server gets single-record bodies of its own model's features (the champion's, from its
+    ``/metadata``) from the same held-out rows, as many as the warm-up and timed batches send.
+    """
+    champion = Client(champion_url, timeout)
+    ready = wait_ready(champion, timeout)
+    problem = "" if ready.status is Status.PASSED else ready.message
+    inputs: list[tuple[str, str]] = []
+    if not problem:
+        try:
+            inputs, problem = champion_inputs(champion)
+        except (OSError, urllib.error.URLError) as exc:
+            problem = f"/metadata request failed: {getattr(exc, 'reason', exc)}"
+    rows = table.iloc[: (gate.batches + 1) * gate.requests]
+    if not problem:
+        try:
+            mine: list[tuple[str, str]] = [(f.name, f.type) for f in metadata.features]
+            bodies = [single_bodies(rows, mine), single_bodies(rows, inputs)]
+        except DataError as exc:
+            problem = f"its requests cannot be built from the held-out rows: {exc}"
+    if problem:
+        message = f"served latency not measured: the champion server at {champion_url}: {problem}"
+        return Result(latency.SERVED, Status.ERROR, gate.served_required, None, gate.max_ratio, message)
+    args = (gate.concurrency, gate.batches, gate.requests, timeout)
+    timed = drive([url, champion_url], "/predict", bodies[0], *args, bodies_per_url=bodies)
+    return latency.served_latency(gate, timed[0], timed[1], gate.concurrency, len(rows), champion_url)
+
+
+def champion_inputs(client: Client) -> tuple[list[tuple[str, str]], str]:
+    """Return the (name, type) of each feature a server's ``/metadata`` lists, or why it lists none."""
+    reply = client.get("/metadata")
+    features = reply.body.get("features") if isinstance(reply.body, dict) else None
+    if reply.status != 200 or not isinstance(features, list):
+        return [], f"/metadata answered {reply.status} without a list of features: {short(reply.body)}"
+    try:
+        return [(str(f["name"]), str(f["type"])) for f in features], ""
+    except (KeyError, TypeError):
+        return [], f"/metadata lists features without a name and a type: {short(features[:1])}"
+
+
+def single_bodies(rows: pd.DataFrame, features: list[tuple[str, str]]) -> list[bytes]:
+    """Return one ``/predict`` body per row of ``features`` (name, type), typed as in training."""
+    missing = [name for name, _ in features if name not in rows.columns]
+    if missing:
+        raise DataError(f"column(s) the model needs are missing: {', '.join(missing)}")
+    frame = pd.DataFrame({name: coerce_column(rows[name], name, kind) for name, kind in features})
+    booleans = {name for name, kind in features if kind == "boolean"}
+    return [json.dumps({"records": [record]}).encode() for record in json_records(frame, booleans)]

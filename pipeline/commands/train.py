@@ -7,11 +7,14 @@ with the same messages (exit 2 on any failure; ``--no-validate`` skips them and 
 says so). Drops rows whose target is null, then splits by a salted hash of each row's key
 (the id columns, else the features): ``training.test_fraction`` of the rows are held out,
 whatever the seed or the sample. ``training.sample_rows`` (``--full`` or 0: every row) caps
-the sample: the training rows are drawn from the train side with the seed (stratified for
-classification when ``training.stratify``), the held-out rows are the same for every seed.
-Fits the ``[model]`` pipeline and writes ``OUT/model/`` (model.joblib + metadata.json, with
-the split rule and a data profile for drift checks) and ``OUT/holdout.parquet`` (the held-out
-rows with ids and target). Same inputs give the same model file (sha256). The fitted pipeline
+the training rows: their share of it is drawn from the train side with the seed (stratified for
+classification when ``training.stratify``). The held-out rows are the table's whole held-out
+side (beside a sample, at most 50,000 of them, by hash order), the same for every seed and
+sample: no model of this split trained on any of them, so the champion and the candidate are
+compared on all of them. Fits the ``[model]`` pipeline and writes ``OUT/model/`` (model.joblib
++ metadata.json, with the split rule, a data profile for drift checks and the dummy baseline
+fitted on the same training rows: their class shares or target mean) and
+``OUT/holdout.parquet`` (the held-out rows with ids and target). Same inputs give the same model file (sha256). The fitted pipeline
 is converted to ONNX (``serving.onnx``): ``model.onnx`` joins the artefact only when ONNX
 Runtime answers as scikit-learn does on the held-out rows (``pipeline/core/compile.py``); the
 metadata's ``compiled`` entry and a stderr line say which, and why.
@@ -43,9 +46,10 @@ from pipeline.commands.options import add_data, add_out, check_config, read_data
 from pipeline.config import Config, load_config
 from pipeline.core.compile import compile_model
 from pipeline.core.evaluation import model_outputs
+from pipeline.core.floors import fit_baseline
 from pipeline.core.prepare import prepare
 from pipeline.core.profile import data_profile, profile_entry
-from pipeline.core.split import split_frame, split_rule
+from pipeline.core.split import MAX_HOLDOUT_ROWS, split_frame, split_rule
 from pipeline.core.training import feature_schema, fit
 from pipeline.core.validation import failure_summary, validate_frame
 from pipeline.errors import DataError
@@ -95,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
     sample_rows = 0 if args.full else config.training.sample_rows
     rule = split_rule(config)
     train, holdout = split_frame(frame, config, sample_rows)
-    used = "all rows" if len(train) + len(holdout) == len(frame) else f"a sample of {len(frame)} rows"
+    used = "all rows" if len(train) + len(holdout) == len(frame) else f"train rows sampled from {len(frame)}"
+    side = "the first by hash order" if len(holdout) == MAX_HOLDOUT_ROWS else "the whole held-out side"
     note(
         f"split by a hash of {', '.join(rule.key[:3])}{', ...' if len(rule.key) > 3 else ''}: "
-        f"{len(train)} train rows, {len(holdout)} held-out rows ({used}, test_fraction {rule.fraction})"
+        f"{len(train)} train rows, {len(holdout)} held-out rows ({side}; {used}, test_fraction {rule.fraction})"
     )
     fitted, seconds = fit(train, prepared.features, config)
     note(f"fitted {config.model.kind} in {seconds:.2f} s")
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         profile={},
         compiled=compiled,
         out_of_range=config.serving.out_of_range,
+        baseline=fit_baseline(train[config.data.target], config.data.task, prepared.labels),
     )
     metadata = dataclasses.replace(metadata, profile=drift_profile(fitted, train, holdout, metadata, config))
     if prepared.labels is not None and [plain(c) for c in fitted.classes_] != list(prepared.labels):

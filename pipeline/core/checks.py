@@ -1,8 +1,10 @@
 """The names of the validation checks, in report order: light to import (no pandas).
 
-``pipeline/core/validation.py`` runs them; the config check in ``pipeline/commands/options.py``
-refuses a ``schema.skip_checks`` entry that is not one of them before any work (and before
-pandas is imported, which a cached ``run`` never needs).
+Each name is one entry of ``REGISTRY`` in ``pipeline/core/validation.py`` (what it applies to,
+its run function), in this order (a test holds the two equal); ``schema.skip_checks`` may name
+any of them. The config check in ``pipeline/commands/options.py`` refuses a ``schema.skip_checks``
+entry that is not one of them before any work (and before pandas is imported, which a cached
+``run`` never needs).
 """
 
 from __future__ import annotations

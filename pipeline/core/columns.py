@@ -1,11 +1,15 @@
-"""Per-column validation rules: type, range, allowed values, nulls and infinities.
+"""Per-column validation rules (type, range, allowed values, nulls, infinities) and the view of a
+column they share.
 
-Each rule returns the failures of one column (count and one example per kind of bad value);
-``pipeline/core/validation.py`` runs them for every schema column present in the table.
+Each rule takes a :class:`Column` and returns its failures (count and one example per kind of
+bad value); the registry in ``pipeline/core/validation.py`` says which columns each applies to.
+What several rules need (the values as numbers, the infinities, the distinct values) is computed
+once per column, on first use, so a rule that is skipped costs nothing.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,81 +21,119 @@ from pipeline.core.values import boolean_key, is_null, json_scalar, percent, sho
 from pipeline.records import Failure
 
 
-def column_checks(column: ColumnSchema) -> list[str]:
-    """Return the per-column checks that apply to ``column``."""
-    names = ["nulls"]
-    if column.type in ("numeric", "boolean"):
-        names.append("type")
-    if column.type == "numeric":
-        names.append("infinite")
-        if column.min is not None or column.max is not None:
-            names.append("range")
-    if column.allowed is not None and column.type != "boolean":
-        names.append("allowed")
-    return names
+class Column:
+    """One column of the table under validation, with its schema and the config."""
+
+    def __init__(self, frame: pd.DataFrame, schema: ColumnSchema, config: Config) -> None:
+        self.frame = frame
+        self.schema = schema
+        self.config = config
+        self.name = schema.name
+
+    @cached_property
+    def values(self) -> pd.Series:
+        """Return the column's values."""
+        return self.frame[self.name]
+
+    @cached_property
+    def stored_as_numbers(self) -> bool:
+        """Return True when the values are stored as numbers or booleans (no text to parse)."""
+        return bool(pd.api.types.is_bool_dtype(self.values) or pd.api.types.is_numeric_dtype(self.values))
+
+    @cached_property
+    def numbers(self) -> np.ndarray:
+        """Return the values as floats: NaN for a null and for text that is not a number."""
+        if self.stored_as_numbers:
+            return np.asarray(self.values.to_numpy(dtype=float, na_value=np.nan))
+        return to_numbers(self.values)
+
+    @cached_property
+    def infinite(self) -> np.ndarray:
+        """Return a mask of the infinite numbers."""
+        return np.asarray(np.isinf(self.numbers))
+
+    @cached_property
+    def finite(self) -> np.ndarray:
+        """Return the numbers with infinities as NaN (the range and allowed values judge the rest)."""
+        return np.where(self.infinite, np.nan, self.numbers) if self.infinite.any() else self.numbers
+
+    @cached_property
+    def distinct(self) -> pd.Series:
+        """Return the non-null values' counts (one hash pass, shared by the integrity checks)."""
+        return self.values.value_counts(sort=False, dropna=True)
 
 
-def check_column(values: pd.Series, column: ColumnSchema, config: Config) -> list[Failure]:
-    """Return the failures of one column: type, range, allowed values, nulls, infinities."""
-    failures: list[Failure] = []
-    name = column.name
+def null_failures(column: Column) -> list[Failure]:
+    """Fail when the share of nulls is over the column's limit (the target's is the target check's)."""
+    if column.name == column.config.data.target:
+        return []
+    values, name, limit = column.values, column.name, column.schema.null_limit
     rows = len(values)
     nulls = int(values.isna().sum())
-    if name != config.data.target:  # the target check applies the target's null limit
-        limit = column.null_limit
-        if rows and nulls / rows > limit:
-            if column.nullable:
-                message = f"column '{name}' has {percent(nulls / rows)} nulls ({nulls} of {rows}), limit {percent(limit)}"
-            else:
-                message = f"column '{name}' has {nulls} null(s) ({percent(nulls / rows)}), expected none (nullable = false)"
-            failures.append(Failure("nulls", name, message, nulls / rows, limit))
-    if column.type == "numeric":
-        failures += _numeric_failures(values, column)
-    elif column.type == "boolean":
-        failures += _boolean_failures(values, column)
-    elif column.allowed is not None:
-        failures += _allowed_failures(values, column)
-    return failures
-
-
-def _numeric_failures(values: pd.Series, column: ColumnSchema) -> list[Failure]:
-    name = column.name
-    failures = []
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    if not rows or nulls / rows <= limit:
+        return []
+    if column.schema.nullable:
+        message = (
+            f"column '{name}' has {percent(nulls / rows)} nulls ({nulls} of {rows}), limit {percent(limit)}"
+        )
     else:
-        numbers = to_numbers(values)
-        text = np.isnan(numbers) & values.notna().to_numpy()
-        bad = int(text.sum())
-        if bad:
-            example = values[text].iloc[0]
-            message = (
-                f"column '{name}' has {bad} non-numeric value(s), e.g. {show(example)}; expected numbers"
-            )
-            failures.append(
-                Failure("type", name, message, {"count": bad, "example": json_scalar(example)}, "numeric")
-            )
-    infinite = np.isinf(numbers)
-    count = int(infinite.sum())
-    if count:
-        failures.append(Failure("infinite", name, f"column '{name}' has {count} infinite value(s)", count, 0))
-        numbers = np.where(infinite, np.nan, numbers)
-    if column.min is not None or column.max is not None:
-        failures += _range_failures(numbers, column)
-    if column.allowed is not None:
-        allowed = [n for n in (_number(a) for a in column.allowed) if n is not None]
-        outside = ~np.isin(numbers, allowed) & ~np.isnan(numbers)
-        bad = int(outside.sum())
-        if bad:
-            examples = [json_scalar(v) for v in pd.unique(numbers[outside])[:5]]
-            message = (
-                f"column '{name}' has {bad} value(s) not in the allowed set (e.g. {show(examples[0])}); "
-                f"allowed: {', '.join(map(str, column.allowed))}"
-            )
-            failures.append(
-                Failure("allowed", name, message, {"count": bad, "values": examples}, list(column.allowed))
-            )
-    return failures
+        message = (
+            f"column '{name}' has {nulls} null(s) ({percent(nulls / rows)}), expected none (nullable = false)"
+        )
+    return [Failure("nulls", name, message, nulls / rows, limit)]
+
+
+def type_failures(column: Column) -> list[Failure]:
+    """Fail on text that is not a number in a numeric column, or values that are not booleans in a boolean one."""
+    if column.schema.type == "boolean":
+        return _boolean_failures(column.values, column.schema)
+    if column.stored_as_numbers:
+        return []
+    values, name = column.values, column.name
+    text = np.isnan(column.numbers) & values.notna().to_numpy()
+    bad = int(text.sum())
+    if not bad:
+        return []
+    example = values[text].iloc[0]
+    message = f"column '{name}' has {bad} non-numeric value(s), e.g. {show(example)}; expected numbers"
+    return [Failure("type", name, message, {"count": bad, "example": json_scalar(example)}, "numeric")]
+
+
+def infinite_failures(column: Column) -> list[Failure]:
+    """Fail on infinite values in a numeric column."""
+    count = int(column.infinite.sum())
+    if not count:
+        return []
+    return [
+        Failure("infinite", column.name, f"column '{column.name}' has {count} infinite value(s)", count, 0)
+    ]
+
+
+def range_failures(column: Column) -> list[Failure]:
+    """Fail on finite numbers outside the column's ``[min, max]``."""
+    return _range_failures(column.finite, column.schema)
+
+
+def allowed_failures(column: Column) -> list[Failure]:
+    """Fail on values outside the column's allowed set (numbers compared as numbers, others by category key)."""
+    if column.schema.type != "numeric":
+        return _allowed_failures(column.values, column.schema)
+    schema, numbers = column.schema, column.finite
+    allowed = [n for n in (_number(a) for a in schema.allowed or ()) if n is not None]
+    outside = ~np.isin(numbers, allowed) & ~np.isnan(numbers)
+    bad = int(outside.sum())
+    if not bad:
+        return []
+    examples = [json_scalar(v) for v in pd.unique(numbers[outside])[:5]]
+    message = (
+        f"column '{column.name}' has {bad} value(s) not in the allowed set (e.g. {show(examples[0])}); "
+        f"allowed: {', '.join(map(str, schema.allowed or ()))}"
+    )
+    return [
+        Failure(
+            "allowed", column.name, message, {"count": bad, "values": examples}, list(schema.allowed or ())
+        )
+    ]
 
 
 def _range_failures(numbers: np.ndarray, column: ColumnSchema) -> list[Failure]:

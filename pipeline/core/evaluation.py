@@ -1,6 +1,7 @@
 """Scoring a model on held-out rows: quality, per-slice metrics, the prediction mix, single-row timing.
 
-``evaluate`` returns the ``metrics.json`` record; ``score_rows`` is the one way a model is
+``evaluate`` returns the ``metrics.json`` record, with the dummy baseline the model's metadata
+records scored on the same rows (``pipeline/core/floors.py``); ``score_rows`` is the one way a model is
 applied to rows (evaluate, the champion comparison and the report's residuals use it), so
 every step prepares rows exactly as training did.
 """
@@ -18,6 +19,7 @@ from model.codec import plain
 from model.records import Metrics, ModelMetadata
 from pipeline.config import Config
 from pipeline.core.bootstrap import Predictions
+from pipeline.core.floors import score_baseline
 from pipeline.core.metrics import confusion, per_class, score
 from pipeline.core.values import clean_target, coerce_column
 from pipeline.errors import DataError, ModelError
@@ -48,6 +50,7 @@ def evaluate(
         confusion_matrix=confusion(y_true, y_pred, labels) if classifier else None,
         slices=slice_metrics(rows, y_true, predictions, metadata, config),
         prediction_distribution=prediction_distribution(task, y_pred, labels),
+        baseline=score_baseline(metadata.baseline, task, y_true, labels, metadata.positive_label),
     )
 
 

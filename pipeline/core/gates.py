@@ -1,9 +1,10 @@
 """The quality gates as pure rules: plain data in, one :class:`Result` per gate out.
 
 Each gate is data in ``[gates]`` (metric, threshold, requirement); a metric's direction comes
-from the metric table (``pipeline/core/metrics.py``). A gate that could not measure what it
-checks says ``error``; one whose evidence cannot decide says ``inconclusive``; neither is a
-pass. A required gate that does not pass decides the run (``gate`` exits 1); an advisory one is
+from the metric table (``pipeline/core/metrics.py``); the metric floors, absolute or above the
+dummy baseline, are ``pipeline/core/floors.py``'s (re-exported here). A gate that could not
+measure what it checks says ``error``; one whose evidence cannot decide says ``inconclusive``;
+neither is a pass. A required gate that does not pass decides the run (``gate`` exits 1); an advisory one is
 reported only. Every message names what was compared.
 """
 
@@ -14,19 +15,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from model.records import Compiled, Parity, Result, Status
-from pipeline.config import (
+from pipeline.config_gates import (
     ChampionGate,
     CollapseGate,
     DriftGate,
     LabelDriftGate,
     LatencyGate,
-    MetricGate,
     ParityGate,
     PredictionDriftGate,
     SliceGate,
 )
-from pipeline.core.drift import describe
-from pipeline.core.metrics import lookup
+from pipeline.core.drift_verdict import describe
+from pipeline.core.floors import metric_gate as metric_gate  # the floors' rule, with the baseline
+from pipeline.core.latency import Ratio, reason, slower
+from pipeline.core.power import detectable_from, rows_to_resolve
 from pipeline.records import Comparison, Drift, FeatureDrift, Latency
 
 COLLAPSE_STD = 1e-9  # regression predictions with a smaller std (relative to |mean|) are constant
@@ -37,95 +39,117 @@ def judged(name: str, ok: bool, required: bool, observed: Any, threshold: Any, m
     return Result(name, Status.PASSED if ok else Status.FAILED, required, observed, threshold, message)
 
 
-def metric_gate(gate: MetricGate, metrics: dict[str, Any]) -> Result:
-    """Compare one evaluated metric with its threshold in the metric's direction."""
-    name = f"metric:{gate.metric}"
-    direction = gate.direction or lookup(gate.metric).direction
-    sign = ">=" if direction == "higher" else "<="
-    value = metrics.get(gate.metric)
-    if _nan(value):  # compares false either way: not a measurement
-        value = None
-    if value is None:
-        known = ", ".join(sorted(metrics)) or "none"
-        why = (
-            f"metric {gate.metric!r} not evaluated (have: {known})"
-            if gate.metric not in metrics
-            else f"{gate.metric} is undefined on the held-out rows"
-        )
-        return Result(name, Status.ERROR, gate.required, None, gate.threshold, why)
-    ok = value >= gate.threshold if direction == "higher" else value <= gate.threshold
-    verdict = "meets" if ok else "misses"
-    message = f"{gate.metric} {value:.4f} {verdict} {sign} {gate.threshold:g} on the held-out rows"
-    return judged(name, ok, gate.required, value, gate.threshold, message)
-
-
 def champion_gate(
     gate: ChampionGate, comparison: Comparison | None, why_skipped: str = "", excluded: int = 0
 ) -> Result:
-    """Judge the paired comparison with the champion (a non-inferiority test at ``tolerance``).
+    """Judge the paired comparison with the champion (a non-inferiority test at the tolerance).
 
     ``delta`` is the candidate's metric minus the champion's, signed so that positive means the
-    candidate is better; [low, high] is its bootstrap interval. With ``-tolerance`` as the margin:
+    candidate is better; [low, high] is its bootstrap interval. With ``-tolerance`` as the margin
+    (``tolerance``, or ``relative_tolerance`` of the champion's value: :func:`tolerance_of`):
 
     * ``low >= -tolerance``: passed, the candidate is at worst a tie, with confidence;
     * ``high < -tolerance``: failed, the candidate is worse by more than the tolerance;
     * otherwise the interval is too wide to decide: inconclusive, with an estimate of the rows
       that would decide. Fewer than ``min_rows`` rows the champion never trained on is
       inconclusive too; a metric undefined on these rows is an error.
+
+    Every verdict states the tolerance in the metric's units and as a share of the champion's
+    value, and the smallest difference the rows resolve (half the interval's width).
     """
     name = "no_regression"
-    threshold = -gate.tolerance
     if comparison is None:
+        threshold = None if gate.relative_tolerance is not None else -gate.tolerance
         return Result(name, Status.SKIPPED, gate.required, None, threshold, why_skipped or "no champion")
-    rows = f"{comparison.rows} held-out rows the champion never trained on"
-    rows += f" ({excluded} it trained on left out)" if excluded else ""
+    metric = comparison.metric
+    champ = comparison.champion.get(metric)
+    tolerance = tolerance_of(gate, champ)
+    threshold = -tolerance if tolerance is not None else None
+    rows = f"{comparison.rows:,} held-out rows the champion never trained on"
+    rows += f" ({excluded:,} it trained on left out)" if excluded else ""
     if comparison.rows < gate.min_rows:
         message = f"only {rows}; at least {gate.min_rows} are needed to compare (gates.champion.min_rows)"
         return Result(name, Status.INCONCLUSIVE, gate.required, None, threshold, message)
     delta, low, high = comparison.delta, comparison.ci_low, comparison.ci_high
-    metric = comparison.metric
-    if delta is None or low is None or high is None:
+    cand = comparison.candidate.get(metric)
+    if delta is None or low is None or high is None or cand is None or champ is None or tolerance is None:
         message = f"{metric} is undefined on the {rows}; cannot compare"
         return Result(name, Status.ERROR, gate.required, None, threshold, message)
-    cand, champ = comparison.candidate[metric], comparison.champion[metric]
     detail = (
         f"{metric} candidate {cand:.4f} vs champion {champ:.4f}, delta {delta:+.4f} "
-        f"({comparison.confidence:.0%} CI {low:+.4f} .. {high:+.4f}, tolerance {gate.tolerance:g}) on {rows}"
+        f"({comparison.confidence:.0%} CI {low:+.4f} .. {high:+.4f}, {tolerance_words(gate, tolerance, champ)}) "
+        f"on {rows}"
     )
-    if low >= threshold:
+    detectable = detectable_from(low, high)
+    power = f"these rows resolve differences of about {detectable:.4f} {metric} (half the interval's width)"
+    if low >= -tolerance:
         verdict = "better" if low > 0 else "no worse"
-        return Result(name, Status.PASSED, gate.required, delta, threshold, f"{verdict}: {detail}")
-    if high < threshold:
-        return Result(name, Status.FAILED, gate.required, delta, threshold, f"regression: {detail}")
-    needed = rows_to_decide(comparison.rows, delta, low, high, threshold)
-    message = f"cannot decide: the interval spans the tolerance; {detail}; {needed}"
+        return Result(name, Status.PASSED, gate.required, delta, threshold, f"{verdict}: {detail}; {power}")
+    if high < -tolerance:
+        return Result(name, Status.FAILED, gate.required, delta, threshold, f"regression: {detail}; {power}")
+    if detectable >= tolerance:
+        tie = rows_to_resolve(comparison.rows, detectable, tolerance)
+        power += (
+            ", more than the tolerance, so even a candidate exactly as good as its champion cannot pass"
+            + (f" (that needs about {tie:,} rows)" if tie is not None else "")
+        )
+    needed = rows_to_decide(comparison.rows, delta, low, high, -tolerance)
+    message = f"cannot decide: the interval spans the tolerance; {detail}; {power}; {needed}"
     return Result(name, Status.INCONCLUSIVE, gate.required, delta, threshold, message)
+
+
+def tolerance_of(gate: ChampionGate, champion_value: float | None) -> float | None:
+    """Return the tolerance in the metric's units: ``relative_tolerance`` of the champion's value, else ``tolerance``.
+
+    None when the tolerance is relative and the champion's value is unknown.
+    """
+    if gate.relative_tolerance is None:
+        return gate.tolerance
+    return None if champion_value is None else gate.relative_tolerance * abs(champion_value)
+
+
+def tolerance_words(gate: ChampionGate, tolerance: float, champion_value: float) -> str:
+    """Return the tolerance in both forms, the configured one named: ``tolerance 0.01 = 1.3% of the champion's 0.7984``."""
+    if gate.relative_tolerance is not None:
+        return f"tolerance {tolerance:.4g} = {gate.relative_tolerance:.2%} of the champion's {champion_value:.4g} (relative)"
+    if champion_value == 0:
+        return f"tolerance {tolerance:.4g} (the champion's value is 0)"
+    return f"tolerance {tolerance:.4g} = {tolerance / abs(champion_value):.2%} of the champion's {champion_value:.4g}"
 
 
 def rows_to_decide(rows: int, delta: float, low: float, high: float, threshold: float) -> str:
     """Estimate the held-out rows that would shrink the interval (width ~ 1/sqrt(rows)) clear of the margin."""
-    half = (high - low) / 2
-    margin = abs(delta - threshold)
-    if margin < 1e-12:
+    needed = rows_to_resolve(rows, detectable_from(low, high), abs(delta - threshold))
+    if needed is None or abs(delta - threshold) < 1e-12:
         return "the point estimate sits on the tolerance: no number of rows would decide it"
-    return f"about {math.ceil(rows * (half / margin) ** 2)} held-out rows would decide"
+    return f"about {needed:,} held-out rows would decide"
 
 
 def latency_gate(gate: LatencyGate, latency: Latency | None, why_not: str = "") -> Result:
-    """Limit the candidate's single-row p95: as a ratio to the champion's when one was timed, else absolutely."""
+    """Limit the candidate's single-row p95: as a ratio to the champion's when one was timed, else absolutely.
+
+    Against a champion the candidate fails only when surely slower (``pipeline/core/latency.py``):
+    the ratio's interval lies above ``max_ratio`` and the p95s differ by more than ``min_difference_ms``.
+    """
     name = "latency_p95"
     if latency is None:
         message = "single-record latency was not measured" + (f": {why_not}" if why_not else "")
         return Result(name, Status.ERROR, gate.required, None, gate.p95_ms, message)
     timed = f"{latency.samples} single-record predicts each, timed in this run at {latency.measured_at}"
     if latency.ratio is not None and latency.champion_p95_ms is not None:
-        ok = latency.ratio <= gate.max_ratio
+        low = latency.ratio if latency.ratio_low is None else latency.ratio_low
+        high = latency.ratio if latency.ratio_high is None else latency.ratio_high
+        ratio = Ratio(latency.ratio, low, high)
+        difference = latency.candidate_p95_ms - latency.champion_p95_ms
+        failed = slower(ratio, difference, gate)
         message = (
             f"candidate p95 {latency.candidate_p95_ms:.3f} ms ({latency.candidate_runtime}) vs champion "
-            f"{latency.champion_p95_ms:.3f} ms ({latency.champion_runtime}): ratio {latency.ratio:.2f} "
-            f"{'<=' if ok else '>'} {gate.max_ratio:g} (alternately, {timed})"
+            f"{latency.champion_p95_ms:.3f} ms ({latency.champion_runtime}): ratio {ratio.shown()}; "
+            f"{'slower than the champion: ' if failed else ''}{reason(ratio, difference, gate, failed)} "
+            f"(limit {gate.max_ratio:g}, floor "
+            f"{gate.min_difference_ms:g} ms; alternately, {timed})"
         )
-        return judged(name, ok, gate.required, latency.ratio, gate.max_ratio, message)
+        return judged(name, not failed, gate.required, latency.ratio, gate.max_ratio, message)
     ok = latency.candidate_p95_ms <= gate.p95_ms
     sign = "<=" if ok else ">"
     message = (
@@ -278,13 +302,21 @@ def label_drift_gate(gate: LabelDriftGate, drift: Drift | None, why_not: str = "
     )
 
 
-def prediction_drift_gate(gate: PredictionDriftGate, comparison: FeatureDrift | None, why_not: str) -> Result:
-    """The candidate's predictions on the reference rows against its predictions on its held-out rows."""
+def prediction_drift_gate(
+    gate: PredictionDriftGate, comparison: FeatureDrift | None, why_not: str, excluded: int = 0
+) -> Result:
+    """The candidate's predictions on the reference rows it never trained on against those on its held-out rows.
+
+    ``excluded``: reference rows on the candidate's training side, left out (an overfit model
+    answers its training rows differently, which is no drift).
+    """
     name = "prediction_drift"
     if comparison is None:
         return Result(name, Status.SKIPPED, gate.required, None, None, f"predictions not compared: {why_not}")
+    left_out = f"; {excluded:,} on its training side left out" if excluded else ""
     what = (
-        f"the candidate's predictions on the reference rows ({comparison.current_rows}) vs its held-out rows"
+        f"the candidate's predictions on the reference rows it never trained on "
+        f"({comparison.current_rows:,}{left_out}) vs its held-out rows"
     )
     return _drift_result(name, gate.required, comparison, what)
 
@@ -304,12 +336,53 @@ def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def summary(results: Sequence[Result]) -> str:
-    """Return a one-line verdict naming the gates that decided it."""
-    blocking = [r for r in results if r.blocking]
+def publish_blockers(results: Sequence[Result]) -> list[Result]:
+    """Return the required gates that did not pass (failed, inconclusive, error): any one stops a publish."""
+    return [r for r in results if r.blocking]
+
+
+def warned(results: Sequence[Result], inconclusive: str) -> list[Result]:
+    """Return the required gates the check lets pass with a warning: an inconclusive no-regression under "warn"."""
+    if inconclusive != "warn":
+        return []
+    return [
+        r for r in publish_blockers(results) if r.name == "no_regression" and r.status is Status.INCONCLUSIVE
+    ]
+
+
+def check_blockers(results: Sequence[Result], inconclusive: str) -> list[Result]:
+    """Return the required gates that fail the check (``gate`` exits 1): the publish blockers less the warned."""
+    warnings = warned(results, inconclusive)
+    return [r for r in publish_blockers(results) if r not in warnings]
+
+
+def publish_refusal(results: Sequence[Result]) -> str:
+    """Return why a candidate with these gates may not be published, in one line ("" when it may)."""
+    blockers = publish_blockers(results)
+    if not blockers:
+        return ""
+    named = ", ".join(f"{r.name} {r.status}" for r in blockers)
+    why = (
+        " (a pull-request check passes an inconclusive no_regression with a warning; publishing never does)"
+        if any(r.status is Status.INCONCLUSIVE for r in blockers)
+        else ""
+    )
+    return f"required gate(s) did not pass: {named}; publishing needs every required gate passed{why}"
+
+
+def summary(results: Sequence[Result], inconclusive: str = "fail") -> str:
+    """Return a one-line verdict naming the gates that decided it, and any the check passed with a warning."""
+    blocking = check_blockers(results, inconclusive)
     advisory = [r for r in results if r.status.decides_against and not r.required]
     if blocking:
         named = "; ".join(f"{r.name} {r.status} ({r.message})" for r in blocking)
         return f"{len(blocking)} required gate(s) did not pass: {named}"
     note = f" ({len(advisory)} advisory did not: {', '.join(r.name for r in advisory)})" if advisory else ""
+    warnings = warned(results, inconclusive)
+    if warnings:
+        named = "; ".join(f"{r.name} {r.status} ({r.message})" for r in warnings)
+        note += (
+            f'; WARNING: {named}. The check passes (gates.champion.inconclusive = "warn"), '
+            "but this candidate will not be published until the comparison passes"
+        )
     return f"all required gates passed{note}"

@@ -65,16 +65,16 @@ def constant_failures(
             if counts.empty:
                 continue
             top, share, single = counts.idxmax(), float(counts.max() / counts.sum()), counts.size == 1
+            rows = int(counts.sum())
         else:
             values = frame[column.name]
             values = values.dropna() if values.hasnans else values
             if values.empty:
                 continue  # all null: the nulls check says so
             top, share, single = _dominant(values, limit)
+            rows = len(values)
         if single:
-            message = (
-                f"column '{column.name}' has a single value ({show(top)}) in all {len(values)} non-null rows"
-            )
+            message = f"column '{column.name}' has a single value ({show(top)}) in all {rows} non-null rows"
             failures.append(
                 Failure("constant", column.name, message, {"value": json_scalar(top), "share": 1.0}, limit)
             )
@@ -211,13 +211,33 @@ def conflicting_failures(
 
 def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], config: Config) -> list[Failure]:
     """Flag features that alone predict the target almost perfectly (out-of-fold, on a sample)."""
-    target, task = config.data.target, config.data.task
-    limit, sample = config.schema.leakage_limit, config.schema.leakage_rows
+    target, limit = config.data.target, config.schema.leakage_limit
+    scores, rows, what = leakage_scores(frame, columns, target, config.data.task, config.schema.leakage_rows)
+    failures = []
+    for name, score in scores.items():
+        if score >= limit:
+            message = (
+                f"column '{name}' alone predicts '{target}' with {what} {score:.4f} on {rows} sampled rows "
+                f"(limit {limit:g}, schema.leakage_limit): a copy, or a consequence, of the target?"
+            )
+            failures.append(Failure("leakage", name, message, score, limit))
+    return failures
+
+
+def leakage_scores(
+    frame: pd.DataFrame, columns: Sequence[ColumnSchema], target: str, task: str, sample: int
+) -> tuple[dict[str, float], int, str]:
+    """Return each feature's score predicting the target alone, out of fold; the rows scored; the score's name.
+
+    ROC AUC (macro one-vs-rest for more classes) or R², of each feature's values encoded by the
+    target's mean on the other fold, on up to ``sample`` labelled rows. Empty when the target has
+    fewer than 20 labelled rows or a single value.
+    """
     if target not in frame.columns or not columns:
-        return []
+        return {}, 0, ""
     labelled = np.flatnonzero(frame[target].notna().to_numpy())
     if labelled.size < 20:
-        return []
+        return {}, 0, ""
     rng = np.random.default_rng(SEED)
     if labelled.size > sample:
         labelled = np.sort(rng.choice(labelled, sample, replace=False))
@@ -225,14 +245,14 @@ def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], confi
     if task == "regression":
         y = pd.to_numeric(known[target], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(y).all() or np.var(y) == 0:
-            return []
+            return {}, 0, ""
         outcome: np.ndarray = y[:, None]
         what = "R²"
     else:
         codes = _keys(known[target])
         classes = int(codes.max()) + 1
         if classes < 2:
-            return []
+            return {}, 0, ""
         if classes > 2 and classes * len(known) > OUTCOME_CELLS:  # the one-hot outcome must fit in memory
             keep = np.sort(rng.choice(len(known), OUTCOME_CELLS // classes, replace=False))
             known, codes = known.iloc[keep], codes[keep]
@@ -243,18 +263,13 @@ def leakage_failures(frame: pd.DataFrame, columns: Sequence[ColumnSchema], confi
             outcome = (codes == 1).astype(float)[:, None]
         what = "ROC AUC"
     fold = rng.permutation(len(known)) % 2
-    failures = []
+    scores = {}
     for column in columns:
-        groups = _groups(known[column.name], column, fold)
-        encoded = _out_of_fold(groups, fold, outcome)
-        score = _r2(outcome[:, 0], encoded[:, 0]) if task == "regression" else _macro_auc(outcome, encoded)
-        if score >= limit:
-            message = (
-                f"column '{column.name}' alone predicts '{target}' with {what} {score:.4f} on {len(known)} sampled rows "
-                f"(limit {limit:g}, schema.leakage_limit): a copy, or a consequence, of the target?"
-            )
-            failures.append(Failure("leakage", column.name, message, score, limit))
-    return failures
+        encoded = _out_of_fold(_groups(known[column.name], column, fold), fold, outcome)
+        scores[column.name] = (
+            _r2(outcome[:, 0], encoded[:, 0]) if task == "regression" else _macro_auc(outcome, encoded)
+        )
+    return scores, len(known), what
 
 
 def _dominant(values: pd.Series, limit: float) -> tuple[object, float, bool]:

@@ -1,7 +1,8 @@
 """Promotion rules: alias names, the alias history replayed as a stack, and what production needs.
 
-Production needs an approval and a passing gate record; rollback walks one alias's history
-back, so it can be repeated. Pure logic: ``pipeline/io/registry.py`` stores and locks.
+Production needs an approval and a passing gate record, publishable too (every required gate
+passed: an inconclusive no-regression that a pull-request check let pass with a warning is not);
+rollback walks one alias's history back, so it can be repeated. Pure logic: ``pipeline/io/registry.py`` stores and locks.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from model.records import GateRecord, Lineage, Status
+from pipeline.core.gates import publish_refusal
 from pipeline.errors import RegistryError
 from pipeline.records import Gates
 
@@ -62,7 +64,22 @@ def production_blockers(version: int, lineage: Lineage, approver: str | None) ->
     elif not gates.passed:
         failed = [g.name for g in gates.results if g.status is Status.FAILED]
         problems.append(f"v{version} failed its gates ({', '.join(failed) or 'passed is false'})")
+    elif publish_refusal(gates.results):
+        problems.append(f"v{version} may not be published: {publish_refusal(gates.results)}")
     return problems
+
+
+def promotion_blockers(alias: str, version: int, lineage: Lineage, approver: str | None) -> list[str]:
+    """Return why ``version`` may not be pointed at by ``alias`` (empty: it may).
+
+    Production: :func:`production_blockers`. Any other alias: a version whose gate record is not
+    publishable (a required gate failed, errored or was inconclusive); one registered without a
+    gate record may be staged by hand.
+    """
+    if alias == PRODUCTION:
+        return production_blockers(version, lineage, approver)
+    refusal = publish_refusal(lineage.gates.results) if lineage.gates is not None else ""
+    return [f"v{version} may not be published: {refusal}"] if refusal else []
 
 
 def gate_record(gates: Gates, file: str, model_sha256: str) -> GateRecord:

@@ -1,12 +1,21 @@
 """Validation rules for one table against the config's schema: every failure at once.
 
-Checks, in report order: minimum rows, required and unexpected columns, the target (present,
-within its null limit, usable for the task), labels, class balance, then per column (see
-``pipeline/core/columns.py``) type, range, allowed values, nulls and infinities, then the
-features' integrity and leakage (``pipeline/core/integrity.py``: constant, category variants,
-mixed types, id-like, conflicting labels, single-feature leakage), and last the share of exact
-duplicate rows. ``schema.skip_checks`` leaves any of them out by name. ``validate_frame``
-returns the ``validation.json`` record.
+The checks are data: ``REGISTRY`` holds one entry per check, in report order (the names are
+``CHECKS`` in ``pipeline/core/checks.py``, which the config check reads without pandas). An entry
+has a name, a phase (what ``timings`` reports it under), what it applies to and a ``run``
+function returning :class:`Failure` records. A :class:`TableCheck` runs once on the table (its
+``applies`` names the columns it reads: None for the table as a whole, none at all when it does
+not apply); a :class:`ColumnCheck` runs on each column its ``applies`` names. ``validate_frame``
+loops over the registry, so skipping (``schema.skip_checks``, any name), counting (how many
+columns each check looked at) and ordering happen in one place.
+
+In report order: minimum rows, required and unexpected columns; the target (present, within its
+null limit, usable for the task), labels, class balance; per column (``pipeline/core/columns.py``)
+type, range, allowed values, nulls and infinities; the features' integrity
+(``pipeline/core/integrity.py``: constant, category variants, mixed types, id-like, conflicting
+labels), single-feature leakage, and last the share of exact duplicate rows. What several checks
+share (the target's values, a column as numbers, its distinct values) is computed once, on first
+use, so a skipped check costs nothing.
 
 The checks are vectorised pandas/numpy rather than pandera: on a 1,000,000-row, 20-column
 table pandera's range/isin checks alone took 0.35 s (each check copies the column to drop
@@ -17,21 +26,234 @@ and bad values are counted with one example each.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Literal
 
-import numpy as np
 import pandas as pd
 
-from model.inputs import category_key
-from pipeline.config import Config
-from pipeline.core import integrity
-from pipeline.core.checks import CHECKS
-from pipeline.core.columns import check_column, column_checks
-from pipeline.core.duplicates import duplicate_rows
-from pipeline.core.values import json_scalar, percent, show, to_numbers
+from pipeline.config import ColumnSchema, Config
+from pipeline.core import columns, integrity, table_checks
+from pipeline.core.columns import Column
 from pipeline.records import CheckSummary, Failure, Validation
+
+Scope = Literal["table", "column"]
+
+
+class Table:
+    """The table under validation, with what several checks share, each computed on first use."""
+
+    def __init__(self, frame: pd.DataFrame, config: Config) -> None:
+        self.frame = frame
+        self.config = config
+        self.schema = config.schema
+        self.target = config.data.target
+        self.classification = config.data.task == "classification"
+
+    @cached_property
+    def present(self) -> list[ColumnSchema]:
+        """Return the schema's columns that the table has, in schema order."""
+        return [c for c in self.schema.columns if c.name in self.frame.columns]
+
+    @cached_property
+    def features(self) -> list[ColumnSchema]:
+        """Return the feature columns (not target, not ids) that the table has."""
+        return integrity.features(self.frame, self.config)
+
+    @cached_property
+    def texts(self) -> list[ColumnSchema]:
+        """Return the categorical features, then a classification target (values that are spelled)."""
+        found = [c for c in self.features if c.type == "categorical"]
+        if self.classification and self.target in self.frame.columns:
+            found.append(
+                self.schema.column(self.target) or ColumnSchema(name=self.target, type="categorical")
+            )
+        return found
+
+    @cached_property
+    def target_check(self) -> tuple[list[Failure], pd.Series | None]:
+        """Return the target check's failures and the target's non-null values (see :func:`check_target`)."""
+        return table_checks.check_target(self.frame, self.config)
+
+    @property
+    def target_values(self) -> pd.Series | None:
+        """Return the target's non-null values (None: no target, or no value in it)."""
+        return self.target_check[1]
+
+    @property
+    def labelled(self) -> bool:
+        """Return True for a classification table whose target has values."""
+        return self.classification and self.target_values is not None
+
+    @cached_property
+    def class_counts(self) -> pd.Series:
+        """Return the rows of each class of the target."""
+        values = self.target_values
+        return values.value_counts(dropna=True) if values is not None else pd.Series(dtype=int)
+
+    @cached_property
+    def conflicting(self) -> list[Failure] | None:
+        """Return the conflicting-label failures, or None when the features do not identify rows."""
+        limit = self.schema.max_conflicting_fraction
+        return integrity.conflicting_failures(self.frame, self.features, self.target, limit)
+
+    def column(self, name: str) -> Column:
+        """Return a fresh view of column ``name`` (its schema; a target without one is categorical)."""
+        schema = self.schema.column(name) or ColumnSchema(name=name, type="categorical")
+        return Column(self.frame, schema, self.config)
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """A check run once on the table; ``applies`` names the columns it reads (None: the table as a
+    whole; none: it does not apply to this table)."""
+
+    name: str
+    phase: str
+    applies: Callable[[Table], Sequence[str] | None]
+    run: Callable[[Table], list[Failure]]
+    scope: ClassVar[Scope] = "table"
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """A check run on each column ``applies`` names, in that order."""
+
+    name: str
+    phase: str
+    applies: Callable[[Table], Sequence[str]]
+    run: Callable[[Column], list[Failure]]
+    scope: ClassVar[Scope] = "column"
+
+
+Check = TableCheck | ColumnCheck
+
+
+def _schema_columns(keep: Callable[[ColumnSchema], bool]) -> Callable[[Table], list[str]]:
+    """Return ``applies``: the schema's columns in the table that ``keep`` accepts."""
+    return lambda table: [c.name for c in table.present if keep(c)]
+
+
+def _feature_columns(keep: Callable[[ColumnSchema], bool]) -> Callable[[Table], list[str]]:
+    """Return ``applies``: the feature columns that ``keep`` accepts."""
+    return lambda table: [c.name for c in table.features if keep(c)]
+
+
+def _target_if(when: Callable[[Table], bool]) -> Callable[[Table], tuple[str, ...]]:
+    """Return ``applies``: the target column when ``when`` holds, else nothing."""
+    return lambda table: (table.target,) if when(table) else ()
+
+
+def _every(column: ColumnSchema) -> bool:
+    return True
+
+
+def _categorical(column: ColumnSchema) -> bool:
+    return column.type == "categorical"
+
+
+def _numeric(column: ColumnSchema) -> bool:
+    return column.type == "numeric"
+
+
+def _constant(column: Column) -> list[Failure]:
+    distinct = {column.name: column.distinct} if column.schema.type == "categorical" else None
+    limit = column.config.schema.max_dominant_fraction
+    return integrity.constant_failures(column.frame, [column.schema], limit, distinct)
+
+
+REGISTRY: tuple[Check, ...] = (
+    TableCheck(
+        "min_rows", "table", lambda t: None, lambda t: table_checks.check_min_rows(t.frame, t.schema.min_rows)
+    ),
+    TableCheck(
+        "required_columns",
+        "table",
+        lambda t: [c.name for c in t.schema.columns],
+        lambda t: table_checks.check_required(t.frame, t.config),
+    ),
+    TableCheck(
+        "unexpected_columns",
+        "table",
+        lambda t: (
+            [str(n) for n in t.frame.columns]
+            if t.schema.columns and not t.schema.allow_unexpected_columns
+            else []
+        ),
+        lambda t: table_checks.check_unexpected(t.frame, t.config),
+    ),
+    TableCheck("target", "target", _target_if(lambda t: True), lambda t: t.target_check[0]),
+    TableCheck(
+        "labels",
+        "target",
+        _target_if(lambda t: t.labelled and t.schema.labels is not None),
+        lambda t: table_checks.check_labels(t.class_counts, t.config),
+    ),
+    TableCheck(
+        "class_balance",
+        "target",
+        _target_if(lambda t: t.labelled),
+        lambda t: table_checks.check_class_balance(t.class_counts, t.config),
+    ),
+    ColumnCheck(
+        "type", "columns", _schema_columns(lambda c: c.type in ("numeric", "boolean")), columns.type_failures
+    ),
+    ColumnCheck(
+        "range",
+        "columns",
+        _schema_columns(lambda c: c.type == "numeric" and (c.min is not None or c.max is not None)),
+        columns.range_failures,
+    ),
+    ColumnCheck(
+        "allowed",
+        "columns",
+        _schema_columns(lambda c: c.allowed is not None and c.type != "boolean"),
+        columns.allowed_failures,
+    ),
+    ColumnCheck("nulls", "columns", _schema_columns(_every), columns.null_failures),
+    ColumnCheck("infinite", "columns", _schema_columns(_numeric), columns.infinite_failures),
+    ColumnCheck("constant", "integrity", _feature_columns(_every), _constant),
+    ColumnCheck(
+        "category_variants",
+        "integrity",
+        lambda t: [c.name for c in t.texts],
+        lambda c: integrity.variant_failures({c.name: c.distinct}),
+    ),
+    ColumnCheck(
+        "mixed_types",
+        "integrity",
+        _feature_columns(_categorical),
+        lambda c: integrity.mixed_type_failures(c.frame, [c.schema], {c.name: c.distinct}),
+    ),
+    ColumnCheck(
+        "id_like",
+        "integrity",
+        _feature_columns(_every),
+        lambda c: integrity.id_like_failures(c.frame, [c.schema]),
+    ),
+    TableCheck(
+        "conflicting_labels",
+        "integrity",
+        _target_if(lambda t: t.labelled and t.conflicting is not None),
+        lambda t: t.conflicting or [],
+    ),
+    TableCheck(
+        "leakage",
+        "leakage",
+        lambda t: [c.name for c in t.features] if t.target_values is not None else [],
+        lambda t: integrity.leakage_failures(t.frame, t.features, t.config),
+    ),
+    TableCheck(
+        "duplicates",
+        "duplicates",
+        lambda t: [str(n) for n in t.frame.columns],
+        lambda t: table_checks.check_duplicates(t.frame, t.schema.max_duplicate_fraction),
+    ),
+)
+"""Every check, in report order (its names are ``CHECKS``; a test holds the two equal)."""
 
 
 def validate_frame(
@@ -42,248 +264,58 @@ def validate_frame(
     data_sha256: str = "",
     timings: dict[str, float] | None = None,
 ) -> Validation:
-    """Run every check on ``frame`` and return the report; ``timings`` (when given) gets seconds per phase.
+    """Run every check not in ``schema.skip_checks`` on ``frame`` and return the report.
 
-    ``run`` and ``data_sha256`` name the run and the file the table came from, for the record.
+    ``timings`` (when given) gets seconds per phase; ``run`` and ``data_sha256`` name the run and
+    the file the table came from, for the record.
     """
     timings = timings if timings is not None else {}
-    checked: dict[str, int | None] = {}
-    failures: list[Failure] = []
-
-    @contextmanager
-    def phase(name: str) -> Iterator[None]:
+    table = Table(frame, config)
+    skip = set(config.schema.skip_checks)
+    looked: dict[str, int | None] = {}
+    found: dict[str, list[Failure]] = {}
+    for phase, checks in itertools.groupby(REGISTRY, key=lambda check: check.phase):
         started = time.perf_counter()
-        yield
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
-
-    schema = config.schema
-    present = [c for c in schema.columns if c.name in frame.columns]
-    with phase("table"):
-        checked["min_rows"] = None
-        failures += check_min_rows(frame, schema.min_rows)
-        checked["required_columns"] = len(schema.columns)
-        failures += check_required(frame, config)
-        if schema.columns and not schema.allow_unexpected_columns:
-            checked["unexpected_columns"] = frame.shape[1]
-            failures += check_unexpected(frame, config)
-    with phase("target"):
-        checked["target"] = 1
-        target_failures, target_values = check_target(frame, config)
-        failures += target_failures
-        if target_values is not None and config.data.task == "classification":
-            counts = target_values.value_counts(dropna=True)
-            if schema.labels is not None:
-                checked["labels"] = 1
-                failures += check_labels(counts, config)
-            checked["class_balance"] = 1
-            failures += check_class_balance(counts, config)
-    with phase("columns"):
-        column_failures: dict[str, list[Failure]] = {name: [] for name in CHECKS}
-        for column in present:
-            for name in column_checks(column):
-                checked[name] = (checked.get(name) or 0) + 1
-            for failure in check_column(frame[column.name], column, config):
-                column_failures[failure.check].append(failure)
-        for name in CHECKS:
-            failures += column_failures[name]
-    with phase("integrity"):
-        failures += integrity_failures(frame, config, target_values is not None, checked)
-    with phase("leakage"):
-        if "leakage" not in schema.skip_checks and target_values is not None:
-            columns = integrity.features(frame, config)
-            checked["leakage"] = len(columns)
-            failures += integrity.leakage_failures(frame, columns, config)
-    with phase("duplicates"):
-        checked["duplicates"] = frame.shape[1]
-        failures += check_duplicates(frame, schema.max_duplicate_fraction)
-    order = {name: i for i, name in enumerate(CHECKS)}
-    ordered = dict(sorted(checked.items(), key=lambda item: order[item[0]]))
-    failures.sort(key=lambda f: order[f.check])  # stable: columns keep schema order within a check
-    counts = dict.fromkeys(ordered, 0)
-    for failure in failures:
-        counts[failure.check] = counts.get(failure.check, 0) + 1
-    checks = tuple(
-        CheckSummary(name, scope, counts[name], counts[name] == 0) for name, scope in ordered.items()
-    )
+        _run_phase(table, [c for c in checks if c.name not in skip], looked, found)
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - started
+    failures = [failure for name in looked for failure in found[name]]
     return Validation(
         run=run,
         data_sha256=data_sha256,
         passed=not failures,
         rows=len(frame),
         columns=frame.shape[1],
-        checks=checks,
+        checks=tuple(CheckSummary(name, n, len(found[name]), not found[name]) for name, n in looked.items()),
         failures=tuple(failures),
     )
 
 
-def integrity_failures(
-    frame: pd.DataFrame, config: Config, target_usable: bool, checked: dict[str, int | None]
-) -> list[Failure]:
-    """Run the integrity checks not in ``schema.skip_checks``; count what each examined in ``checked``."""
-    schema, skip = config.schema, set(config.schema.skip_checks)
-    columns = integrity.features(frame, config)
-    target = config.data.target
-    failures: list[Failure] = []
-    texts = [c.name for c in columns if c.type == "categorical"]
-    if config.data.task == "classification" and target in frame.columns:
-        texts.append(target)
-    distinct = integrity.distinct_values(frame, texts)
-    if "constant" not in skip:
-        checked["constant"] = len(columns)
-        failures += integrity.constant_failures(frame, columns, schema.max_dominant_fraction, distinct)
-    if "category_variants" not in skip:
-        checked["category_variants"] = len(texts)
-        failures += integrity.variant_failures(distinct)
-    if "mixed_types" not in skip:
-        checked["mixed_types"] = sum(1 for c in columns if c.type == "categorical")
-        failures += integrity.mixed_type_failures(frame, columns, distinct)
-    if "id_like" not in skip:
-        checked["id_like"] = len(columns)
-        failures += integrity.id_like_failures(frame, columns)
-    classification = target_usable and config.data.task == "classification"
-    if "conflicting_labels" not in skip and classification:
-        found = integrity.conflicting_failures(frame, columns, target, schema.max_conflicting_fraction)
-        if found is not None:  # None: the features do not identify rows, so identical ones are expected
-            checked["conflicting_labels"] = 1
-            failures += found
-    return failures
+def _run_phase(
+    table: Table, checks: list[Check], looked: dict[str, int | None], found: dict[str, list[Failure]]
+) -> None:
+    """Run the checks that apply; record in ``looked`` how many columns each looked at, in ``found`` its failures.
 
-
-def check_min_rows(frame: pd.DataFrame, minimum: int) -> list[Failure]:
-    """Fail when the table has fewer rows than ``schema.min_rows``."""
-    if len(frame) >= minimum:
-        return []
-    message = f"table has {len(frame)} rows, expected at least {minimum} (schema.min_rows)"
-    return [Failure("min_rows", None, message, len(frame), minimum)]
-
-
-def check_required(frame: pd.DataFrame, config: Config) -> list[Failure]:
-    """Fail for each schema column the table lacks (the target is the target check's)."""
-    return [
-        Failure(
-            "required_columns",
-            c.name,
-            f"column '{c.name}' is in the schema but not in the table",
-            None,
-            c.type,
-        )
-        for c in config.schema.columns
-        if c.name not in frame.columns and c.name != config.data.target
-    ]
-
-
-def check_unexpected(frame: pd.DataFrame, config: Config) -> list[Failure]:
-    """Fail for each table column neither the schema, the target nor the id columns name."""
-    known = {c.name for c in config.schema.columns} | {config.data.target, *config.data.id_columns}
-    return [
-        Failure(
-            "unexpected_columns",
-            str(name),
-            f"column '{name}' is not in the schema (add it, or set schema.allow_unexpected_columns = true)",
-            str(name),
-            None,
-        )
-        for name in frame.columns
-        if name not in known
-    ]
-
-
-def check_target(frame: pd.DataFrame, config: Config) -> tuple[list[Failure], pd.Series | None]:
-    """Check the target is present, non-null within its limit and usable for the task.
-
-    Returns the failures and the non-null target values (None when there are none).
+    Column checks run column by column, so what a column's checks share is computed once and
+    freed before the next column; each check's failures keep the order of its ``applies``.
     """
-    target, task = config.data.target, config.data.task
-    if target not in frame.columns:
-        shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
-        message = f"target column '{target}' not found; table columns: {shown}"
-        return [Failure("target", target, message, None, "present")], None
-    values = frame[target]
-    nulls = int(values.isna().sum())
-    rows = len(values)
-    if nulls == rows:
-        return [
-            Failure("target", target, f"target column '{target}' is null in all {rows} rows", 1.0, 0.0)
-        ], None
-    failures = []
-    column = config.schema.column(target)
-    limit = column.null_limit if column is not None else 0.0
-    if nulls / rows > limit:
-        message = f"target column '{target}' has {percent(nulls / rows)} nulls ({nulls} of {rows}), limit {percent(limit)}"
-        failures.append(Failure("target", target, message, nulls / rows, limit))
-    known = values.dropna() if nulls else values
-    if task == "regression" and (column is None or column.type != "numeric"):  # else the type check
-        numbers = to_numbers(known)
-        bad = int(np.isnan(numbers).sum())
-        if bad:
-            example = known[np.isnan(numbers)].iloc[0]
-            message = f"regression target '{target}' has {bad} non-numeric value(s), e.g. {show(example)}"
-            failures.append(
-                Failure("target", target, message, {"count": bad, "example": json_scalar(example)}, "numbers")
-            )
-    elif task == "classification" and pd.api.types.is_float_dtype(known):
-        numbers = known.to_numpy(dtype=float)
-        fractional = np.mod(numbers, 1) != 0
-        if fractional.any():
-            example = float(numbers[fractional][0])
-            message = (
-                f"classification target '{target}' has non-integer numbers (e.g. {example!r}); "
-                "set data.task = 'regression' for a numeric target"
-            )
-            failures.append(Failure("target", target, message, example, "class labels"))
-    return failures, known
-
-
-def check_labels(counts: pd.Series, config: Config) -> list[Failure]:
-    """Fail when the target has values outside ``schema.labels``."""
-    labels = config.schema.labels or ()
-    allowed = {category_key(label) for label in labels}
-    unknown = [(value, int(n)) for value, n in counts.items() if category_key(value) not in allowed]
-    if not unknown:
-        return []
-    target = config.data.target
-    rows = sum(n for _, n in unknown)
-    shown = ", ".join(show(v) for v, _ in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-    message = f"target '{target}' has value(s) not in schema.labels {list(labels)}: {shown} ({rows} rows)"
-    return [Failure("labels", target, message, [json_scalar(v) for v, _ in unknown[:20]], list(labels))]
-
-
-def check_class_balance(counts: pd.Series, config: Config) -> list[Failure]:
-    """Fail on a single class, or on any class (observed or declared) below ``schema.min_class_fraction``."""
-    target = config.data.target
-    if len(counts) == 1:
-        only = json_scalar(counts.index[0])
-        message = f"target '{target}' has a single class {only!r}; classification needs at least two"
-        return [Failure("class_balance", target, message, [only], "at least 2 classes")]
-    total = int(counts.sum())
-    shares = {category_key(v): (json_scalar(v), int(n) / total) for v, n in counts.items()}
-    for label in config.schema.labels or ():
-        shares.setdefault(category_key(label), (label, 0.0))
-    minimum = config.schema.min_class_fraction
-    failures = []
-    for value, share in shares.values():
-        if share < minimum:
-            message = (
-                f"class {value!r} of target '{target}' is {percent(share)} of rows, "
-                f"minimum {percent(minimum)} (schema.min_class_fraction)"
-            )
-            failures.append(
-                Failure("class_balance", target, message, {"class": value, "fraction": share}, minimum)
-            )
-    return failures
-
-
-def check_duplicates(frame: pd.DataFrame, limit: float) -> list[Failure]:
-    """Fail when more than ``limit`` of the rows repeat an earlier row exactly (all columns)."""
-    rows = len(frame)
-    repeated = duplicate_rows(frame)
-    if not rows or repeated / rows <= limit:
-        return []
-    message = (
-        f"{percent(repeated / rows)} of rows ({repeated} of {rows}) repeat an earlier row exactly, "
-        f"limit {percent(limit)} (schema.max_duplicate_fraction)"
-    )
-    return [Failure("duplicates", None, message, repeated / rows, limit)]
+    scopes: dict[ColumnCheck, Sequence[str]] = {}
+    for check in checks:
+        applies = check.applies(table)
+        if applies is not None and not applies:
+            continue  # it does not apply to this table
+        looked[check.name] = None if applies is None else len(applies)
+        if isinstance(check, TableCheck):
+            found[check.name] = check.run(table)
+        elif applies is not None:
+            scopes[check] = applies
+    results: dict[tuple[str, str], list[Failure]] = {}
+    for name in dict.fromkeys(itertools.chain.from_iterable(scopes.values())):
+        column = table.column(name)  # freed, with what it computed, before the next column
+        for check, names in scopes.items():
+            if name in names:
+                results[check.name, name] = check.run(column)
+    for check, names in scopes.items():
+        found[check.name] = [failure for name in names for failure in results[check.name, name]]
 
 
 def failure_summary(report: Validation, path: str | None) -> str:

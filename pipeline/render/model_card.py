@@ -1,10 +1,13 @@
-"""MODEL_CARD.md of a registry version: intended use, data, metrics overall and per slice, gates, limits."""
+"""MODEL_CARD.md of a registry version: intended use, data, metrics overall (beside the dummy baseline's) and
+per slice, gates, limits."""
 
 from __future__ import annotations
 
 import json
 
 from model.records import Feature, Lineage, Metrics, ModelMetadata
+from pipeline.core.floors import described
+from pipeline.core.metrics import metric_names
 from pipeline.render.tables import fmt, markdown_table
 
 
@@ -108,7 +111,10 @@ def served_by(metadata: ModelMetadata) -> str:
 def _metrics(metrics: Metrics | None) -> list[str]:
     if metrics is None:
         return ["No metrics.json was registered with this version."]
-    lines = markdown_table(("metric", "held-out value"), sorted(metrics.overall.items()))
+    base = metrics.baseline.overall if metrics.baseline is not None else {}
+    rows = [(name, value, base.get(name)) for name, value in sorted(metrics.overall.items())]
+    lines = markdown_table(("metric", "held-out value", "dummy baseline"), rows)
+    lines += ["", baseline_line(metrics)]
     slices = [
         (
             f"{column}={value}",
@@ -147,3 +153,12 @@ def _expected(feature: Feature) -> str:
     if low is None and high is None:
         return "any"
     return f"{fmt(low) if low is not None else '-inf'} .. {fmt(high) if high is not None else 'inf'}"
+
+
+def baseline_line(metrics: Metrics) -> str:
+    """Return the dummy baseline's scores on the same held-out rows: what ``above_baseline`` floors beat."""
+    if metrics.baseline is None:
+        return "No dummy baseline: the model's metadata records none, so no floor above it can be judged."
+    base = metrics.baseline.overall
+    scores = ", ".join(f"{m} {fmt(base.get(m))}" for m in metric_names(metrics.task) if m in base)
+    return f"Dummy baseline ({described(metrics.baseline)}) on the same {metrics.rows:,} held-out rows: {scores}."

@@ -1,8 +1,8 @@
 """The markdown report (``report.md``) for a GitHub job summary or a PR comment, from typed records.
 
 Sections: headline (the verdict over every step that ran, and what decided it), candidate
-model, metrics against the champion, gates, validation, drift, serving image and smoke test,
-latency, slices, prediction distribution, the plot, what was not produced, and what was not
+model, metrics against the champion and the dummy baseline, gates, validation, drift, serving
+image and smoke test, latency, slices, prediction distribution, the plot, what was not produced, and what was not
 shown because it belongs to another model or run. ``pipeline/commands/report.py`` loads the records and writes the file.
 """
 
@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.records import Metrics, ModelMetadata, Status
-from pipeline.config import SliceGate
-from pipeline.core.drift import describe
-from pipeline.core.gates import class_fractions
-from pipeline.core.metrics import DEFAULT_METRIC, METRICS, metric_names
+from pipeline.config_gates import SliceGate
+from pipeline.core.drift_verdict import describe
+from pipeline.core.gates import check_blockers, class_fractions, publish_blockers, warned
+from pipeline.core.metrics import DEFAULT_METRIC
 from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
+from pipeline.render.champion import champion_section
 from pipeline.render.model_card import served_by
-from pipeline.render.tables import fmt, markdown_table, signed
+from pipeline.render.tables import fmt, markdown_table
 
 TOP_DRIFT = 8
 MAX_LISTED = 10
@@ -79,10 +80,10 @@ def headline(inputs: ReportInputs) -> str:
         problems.append(f"validation failed ({len(inputs.validation.failures)} failure(s))")
     gates = inputs.gates
     if gates is not None and not gates.passed:
-        blocking = [f"{g.name} {g.status}" for g in gates.gates if g.blocking]
+        blocking = [f"{g.name} {g.status}" for g in check_blockers(gates.gates, gates.inconclusive_rule)]
         problems.append(f"required gate(s) did not pass: **{', '.join(blocking) or 'unknown'}**")
     if inputs.smoke is not None and not inputs.smoke.passed:
-        bad = [c.name for c in inputs.smoke.checks if c.status is not Status.PASSED]
+        bad = [c.name for c in inputs.smoke.checks if c.blocking]
         problems.append(f"the smoke test of the serving image failed ({', '.join(bad)})")
     tail = f"\n\n{steps_line(inputs.run)}" if inputs.run else ""
     if problems:
@@ -98,6 +99,16 @@ def headline(inputs: ReportInputs) -> str:
     note = f" Advisory gate(s) did not pass: {', '.join(advisory)}." if advisory else ""
     unchecked = [f"{g.name}: {g.message}" for g in gates.gates if g.required and g.status is Status.SKIPPED]
     note += f" Required gate(s) skipped: {'; '.join(unchecked)}." if unchecked else ""
+    warnings = warned(gates.gates, gates.inconclusive_rule)
+    if warnings:
+        named = ", ".join(f"{g.name} {g.status}" for g in warnings)
+        warning = (
+            f"**Warning: {named}**: the candidate and the champion could not be told apart on these rows "
+            '(see below). The check passes by the rule gates.champion.inconclusive = "warn"; the candidate '
+            "is **not publishable**: registering it as staging, promoting it and retrain's publish need "
+            "every required gate passed."
+        )
+        return f"# Model report: PASSED with a warning\n\n{', '.join(parts)}.{note}\n\n{warning}{tail}"
     return f"# Model report: PASSED\n\n{', '.join(parts)}.{note}{tail}"
 
 
@@ -136,48 +147,6 @@ def model_section(metadata: ModelMetadata | None, description: str) -> str:
     return "\n".join(lines)
 
 
-def champion_section(task: str, gates: Gates | None, metrics: Metrics | None) -> str:
-    """Return the candidate's metrics, beside the champion's when one was compared."""
-    lines = ["## Metrics vs champion", ""]
-    champion = gates.champion if gates is not None else None
-    if champion is None:
-        gate = gates.result("no_regression") if gates is not None else None
-        reason = gate.message if gate is not None else "no champion (the gate step did not run)"
-        if not reason.startswith("no champion"):
-            reason = f"no champion compared: {reason}"
-        lines += [reason[0].upper() + reason[1:].rstrip(".") + ".", ""]
-        if metrics is not None:
-            lines += ["Candidate on the held-out rows:", ""]
-            names = _ordered(task, metrics.overall)
-            lines += markdown_table(
-                ("metric", "candidate"), [(m, fmt(metrics.overall.get(m))) for m in names]
-            )
-        return "\n".join(lines)
-    who = f"version {champion.version}" if champion.version is not None else f"`{champion.path}`"
-    lines += [
-        f"Champion {who} (model sha256 {champion.model_sha256[:12]}) and candidate scored on the "
-        f"{champion.rows} held-out rows the champion never trained on"
-        + (f" ({champion.excluded} it trained on were left out)." if champion.excluded else "."),
-        "",
-    ]
-    rows = []
-    for name in _ordered(task, champion.candidate):
-        a, b = champion.candidate.get(name), champion.champion.get(name)
-        delta = a - b if a is not None and b is not None else None
-        verdict = "-" if delta is None else _verdict(name, delta)
-        label = name + (" (gate)" if name == champion.metric else "")
-        rows.append((label, fmt(a), fmt(b), signed(delta), verdict))
-    lines += markdown_table(("metric", "candidate", "champion", "delta", ""), rows)
-    if champion.ci_low is not None:
-        lines += [
-            "",
-            f"{champion.metric} improvement {signed(champion.delta)}, {champion.confidence:.0%} paired-bootstrap CI "
-            f"{signed(champion.ci_low)} .. {signed(champion.ci_high)} "
-            f"({champion.resamples} resamples; positive = candidate better).",
-        ]
-    return "\n".join(lines)
-
-
 def gate_section(gates: Gates | None) -> str:
     """Return the gate table."""
     if gates is None:
@@ -194,7 +163,26 @@ def gate_section(gates: Gates | None) -> str:
         for g in gates.gates
     ]
     header = ("gate", "status", "required", "observed", "threshold", "message")
-    return "\n".join(["## Gates", "", *markdown_table(header, rows)])
+    return "\n".join(["## Gates", "", *markdown_table(header, rows), "", publish_rule(gates)])
+
+
+def publish_rule(gates: Gates) -> str:
+    """Return which inconclusive rule decided the check, and whether the candidate may be published."""
+    rule = gates.inconclusive_rule
+    what = (
+        "an inconclusive no_regression passes the check with a warning"
+        if rule == "warn"
+        else "an inconclusive no_regression fails the check"
+    )
+    check = "passed" if gates.passed else "FAILED"
+    if gates.publishable:
+        publish = "**publishable**: every required gate passed"
+    else:
+        blockers = (
+            ", ".join(f"{g.name} {g.status}" for g in publish_blockers(gates.gates)) or "passed is false"
+        )
+        publish = f"**not publishable** ({blockers}): registering as staging, promotion and retrain's publish need every required gate passed"
+    return f'Rule applied: gates.champion.inconclusive = "{rule}" ({what}). Check {check}; {publish}.'
 
 
 def validation_section(validation: Validation | None) -> str:
@@ -290,6 +278,8 @@ def latency_section(gates: Gates | None, run: Run | None) -> str:
     if step is not None and step.status == "cached":
         when = f"restored from the step cache: {when}, not in this run"
     ratio = f"; p95 ratio {latency.ratio:.2f}" if latency.ratio is not None else ""
+    if latency.ratio is not None and latency.ratio_low is not None and latency.ratio_high is not None:
+        ratio += f" (95% CI {latency.ratio_low:.2f}-{latency.ratio_high:.2f}, a bootstrap of the timed pairs)"
     lines = [
         "## Latency (in-process, single row)",
         "",
@@ -330,17 +320,3 @@ def class_section(metrics: Metrics | None) -> str:
     return "\n".join(
         ["## Prediction distribution", "", *markdown_table(("class", "share of predictions"), rows)]
     )
-
-
-def _ordered(task: str, values: dict[str, float | None]) -> list[str]:
-    known = [m for m in metric_names(task) if m in values]
-    return known + sorted(m for m in values if m not in known)
-
-
-def _verdict(name: str, delta: float) -> str:
-    if delta == 0:
-        return "same"
-    metric = METRICS.get(name)
-    if metric is None:
-        return ""
-    return "better" if metric.better(delta, 0.0) else "worse"

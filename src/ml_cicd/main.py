@@ -632,20 +632,39 @@ async def _fail_in(
 def retrain_outcome(code: int, gates: str | None, report: str) -> str | None:
     """Decide a retrain from gates.json: None to go on and publish, else the call's result.
 
-    ``gates`` is the text of gates.json, None when the gate step wrote none. A pass (exit 0 and
-    ``passed``) goes on; a verdict of "not passed" with exit 1 is "not better": the call succeeds
-    with the report and says nothing was published. Anything else (exit 2, a crash with no
+    ``gates`` is the text of gates.json, None when the gate step wrote none. Only a publishable pass
+    goes on: exit 0, ``passed`` and ``publishable`` (every required gate passed). A pass with a
+    warning (``publishable`` false: an inconclusive no-regression that gates.champion.inconclusive =
+    "warn" lets a check pass) and a verdict of "not passed" with exit 1 publish nothing: the call
+    succeeds with the report and one line saying why. Anything else (exit 2, a crash with no
     gates.json, a file that contradicts the exit code) is no verdict on the model: raise.
     """
+    verdict: object = None
+    publishable: object = None
+    undecided: list[str] = []
     try:
-        verdict = json.loads(gates)["passed"] if gates is not None else None
-    except (ValueError, KeyError, TypeError):
-        verdict = None
-    if code == 0 and verdict is True:
+        record = json.loads(gates) if gates is not None else {}
+        verdict, publishable = record.get("passed"), record.get("publishable")
+        undecided = [
+            f"{g['name']} {g['status']}"
+            for g in record.get("gates", [])
+            if g.get("required") and g.get("status") in ("failed", "inconclusive", "error")
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        verdict = publishable = None
+    if code == 0 and verdict is True and publishable is True:
         return None
+    if code == 0 and verdict is True and publishable is False:
+        named = ", ".join(undecided) or "a required gate did not pass"
+        return (
+            f"{report}\n\nNot published: the candidate passed the check with a warning ({named}); "
+            "publishing needs every required gate passed.\n"
+        )
     if code == 1 and verdict is False:
         return f"{report}\n\nNot better, not published: the candidate did not pass the gates.\n"
-    written = "no gates.json" if gates is None else f"gates.json says passed={verdict}"
+    written = (
+        "no gates.json" if gates is None else f"gates.json says passed={verdict}, publishable={publishable}"
+    )
     raise GateFailed(f"{report}\n\n{failure_line('gate', code)} with {written}: nothing published")
 
 

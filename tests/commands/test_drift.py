@@ -201,3 +201,30 @@ def test_the_models_predictions_on_new_data_are_compared_with_its_held_out_ones(
 
     assert report["prediction"]["feature"] == "predictions" and report["prediction"]["drifted"] is True
     assert same_report["prediction"]["drifted"] is False and same_code == 0, same_report["prediction"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_overfit_forests_predictions_on_an_unchanged_table_are_stable(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], seed: int
+) -> None:
+    # given a forest grown to pure leaves (it answers its training rows with near certainty), trained
+    # on the whole table; the drift reference is that same table, as init writes it
+    def overfit(raw: dict[str, Any]) -> None:
+        raw["model"] = {"kind": "random_forest", "params": {"n_estimators": 100, "min_samples_leaf": 1}}
+        raw["gates"]["prediction_drift"] = {"required": True}
+
+    project = make_project(rows=4000, seed=seed, config=overfit, name=f"overfit-{seed}")
+    project.reference.write_bytes(project.data.read_bytes())
+    run_cli(project, "validate", "train", "evaluate")
+
+    # when: the model's predictions on an identical copy of its table, and the gate's comparison
+    code, err, report = _drift(project, capsys, "--model", str(project.out / "model"))
+    gate_code = main(project.cli("gate", "--champion", str(project.root / "no-champion")))
+    gates = {g["name"]: g for g in json.loads((project.out / "gates.json").read_text())["gates"]}
+
+    # then: like with like (rows it never trained on), no drift; before, both said it drifted
+    assert report["prediction"]["drifted"] is False and code == 0, report["prediction"]
+    assert "training side left out" in err
+    assert gates["prediction_drift"]["status"] == "passed", gates["prediction_drift"]
+    assert gate_code == 0, [g for g in gates.values() if g["status"] != "passed"]

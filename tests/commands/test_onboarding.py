@@ -1,7 +1,9 @@
 """Onboarding a new table end to end: ``init`` (or ``schema infer`` and a hand-made config) -> ``run`` passes.
 
 Beyond the bundled churn table: a string target ("Yes"/"No") with text categoricals,
-and a regression (scikit-learn's diabetes data, shipped inside the package).
+and a regression (scikit-learn's diabetes data, shipped inside the package). ``init`` writes
+limits for fresh data and names each one it loosened to fit the table; whether fresh data
+passes them is ``tests/commands/test_defaults.py``'s.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -209,3 +212,70 @@ def test_init_refuses_to_overwrite_a_config_without_force(
 
     assert refused == 2 and "exists; pass --force" in err and err.count("\n") == 1, err
     assert forced == 0 and config.read_text() != "# mine\n"
+
+
+def test_init_writes_limits_that_fresh_data_from_the_same_source_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a churn table without nulls in most columns
+    data = tmp_path / "churn.csv"
+    churn_frame(600, 4).to_csv(data, index=False)
+
+    # when
+    assert main(["init", str(data), "--target", "churned", "--config", str(tmp_path / "c.toml")]) == 0
+
+    # then: no column is declared free of nulls from a sample, and the measured defaults are written
+    written = tomllib.loads((tmp_path / "c.toml").read_text())
+    columns = written["schema"]["columns"]
+    assert all("nullable" not in spec for spec in columns.values()), columns
+    assert columns["tenure_months"]["max_null_fraction"] == 0.02 and columns["tenure_months"]["min"] == 0
+    assert (
+        written["schema"]["max_conflicting_fraction"] == 0.002 and written["schema"]["leakage_limit"] == 0.97
+    )
+    assert written["drift"]["alpha"] == 0.01 and written["drift"]["max_unseen_share"] == 0.01
+
+
+def test_init_names_every_limit_it_loosened_to_fit_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a table with a rare class and a tenth of its rows repeated, and one with conflicting labels
+    rng = np.random.default_rng(6)
+    repeated = churn_frame(900, 5).assign(churned=lambda f: (rng.random(len(f)) < 0.03).astype(int))
+    repeated = pd.concat([repeated, repeated.iloc[:100]], ignore_index=True)
+    conflicting = churn_frame(1000, 7)
+    flipped = conflicting.iloc[:10].assign(
+        churned=lambda f: 1 - f["churned"], customer_id=lambda f: f["customer_id"] + "x"
+    )
+    conflicting = pd.concat([conflicting, flipped], ignore_index=True)
+    repeated.to_csv(tmp_path / "repeated.csv", index=False)
+    conflicting.to_csv(tmp_path / "conflicting.csv", index=False)
+
+    # when
+    for name in ("repeated", "conflicting"):
+        argv = [
+            "init",
+            str(tmp_path / f"{name}.csv"),
+            "--target",
+            "churned",
+            "--config",
+            str(tmp_path / f"{name}.toml"),
+        ]
+        assert main(argv) == 0
+    errs = capsys.readouterr().err
+
+    # then: each limit moved to fit the table is named, with where it went from and why
+    schema = tomllib.loads((tmp_path / "repeated.toml").read_text())["schema"]
+    gates = tomllib.loads((tmp_path / "repeated.toml").read_text())["gates"]
+    expected = [
+        f"init: loosened schema.max_duplicate_fraction to {schema['max_duplicate_fraction']:g} (from 0.05): "
+        "10.0% of the rows (100 of 1000) repeat an earlier row exactly",
+        f"init: loosened schema.min_class_fraction to {schema['min_class_fraction']:g} (from 0.05): "
+        "the rarest class ('1')",
+        f"init: loosened gates.collapse.min_class_fraction to {gates['collapse']['min_class_fraction']:g} (from 0.01): "
+        "the rarest class ('1') is 2.4% of the rows",
+        "init: loosened schema.max_conflicting_fraction to ",
+        "(from 0.002): 2.0% of the rows (20 of 1010) have another row's features and another 'churned'",
+    ]
+    missing = [line for line in expected if line not in errs]
+    assert not missing, f"{missing} not in:\n{errs}"
+    assert schema["max_duplicate_fraction"] > 0.1 and schema["min_class_fraction"] < 0.05

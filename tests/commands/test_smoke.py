@@ -124,8 +124,10 @@ def test_smoke_passes_against_the_served_model(
     assert code == 0, f"smoke failed: {report}"
     assert report["passed"] is True and report["url"] == server_a.url
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ready", "health", "metadata", "predict", "bad_payload"]
-    assert all(check["status"] == "passed" for check in report["checks"]), report["checks"]
+    assert names == ["ready", "health", "metadata", "predict", "bad_payload", "served_latency"]
+    assert all(check["status"] == "passed" for check in report["checks"][:-1]), report["checks"]
+    served = report["checks"][-1]  # no --champion-url: nothing to compare under load
+    assert served["status"] == "skipped" and "no --champion-url" in served["message"], served
     predict = next(c for c in report["checks"] if c["name"] == "predict")
     rows = len(pd.read_parquet(models["a"].holdout))
     assert f"{rows} rows in 3 batch(es) served by onnx" in predict["message"], predict["message"]

@@ -1,12 +1,15 @@
-"""The paired bootstrap: the weighted form of every metric equals the reference score, and intervals decide."""
+"""The paired bootstrap: it resamples with the metric entries scoring uses, and its intervals decide."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
 
-from pipeline.core.bootstrap import Predictions, paired_bootstrap, weighted_metric
-from pipeline.core.metrics import metric_names, score
+from pipeline.core.bootstrap import Predictions, paired_bootstrap
+from pipeline.core.metrics import METRICS, Metric, Weighed, metric_names
 
 CLASSIFICATION = metric_names("classification")
 REGRESSION = metric_names("regression")
@@ -23,30 +26,44 @@ def _random_classification(classes: int, rows: int = 400, seed: int = 0) -> tupl
     return y, Predictions(proba.argmax(axis=1), proba)
 
 
-@pytest.mark.parametrize("classes", [2, 3])
-@pytest.mark.parametrize("metric", CLASSIFICATION)
-def test_weighted_metric_with_unit_weights_equals_score(classes: int, metric: str) -> None:
-    # given: predictions of a decent classifier
-    y, predictions = _random_classification(classes)
-    labels = list(range(classes))
+def _spied(metric: Metric, calls: list[tuple[Any, Any]]) -> Metric:
+    """Return ``metric`` with its function wrapped to record what it was given."""
 
-    # when: the bootstrap's weighted form is evaluated with every row counted once
-    value = weighted_metric(metric, "classification", y, predictions, labels, 1)(np.ones((1, len(y))))[0]
+    def function(y_true: Any, response: Any, labels: list[Any], positive: Any) -> Weighed:
+        calls.append((y_true, response))
+        return metric.function(y_true, response, labels, positive)
 
-    # then: it equals the reference implementation
-    expected = score("classification", y, predictions.y_pred, predictions.proba, labels, 1)[metric]
-    assert value == pytest.approx(expected, abs=1e-9), f"{metric}: bootstrap form {value} != score {expected}"
+    return dataclasses.replace(metric, function=function)
 
 
-@pytest.mark.parametrize("metric", REGRESSION)
-def test_weighted_regression_metric_with_unit_weights_equals_score(metric: str) -> None:
-    rng = np.random.default_rng(1)
-    y = rng.normal(size=300)
-    pred = y + rng.normal(scale=0.5, size=300)
+@pytest.mark.parametrize("metric", [*CLASSIFICATION, *REGRESSION])
+def test_the_bootstrap_resamples_with_the_metric_entry(metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: the metric's entry in METRICS replaced by one recording each call of its function
+    if metric in REGRESSION:
+        rng = np.random.default_rng(1)
+        y = rng.normal(size=300)
+        candidate = Predictions(y + rng.normal(scale=0.5, size=300), None)
+        champion = Predictions(y + rng.normal(scale=0.6, size=300), None)
+        task, labels = "regression", []
+    else:
+        y, candidate = _random_classification(3)
+        _, champion = _random_classification(3, seed=1)
+        task, labels = "classification", [0, 1, 2]
+    expected = paired_bootstrap(metric, task, y, candidate, champion, labels, None, 200)
+    calls: list[tuple[Any, Any]] = []
+    monkeypatch.setitem(METRICS, metric, _spied(METRICS[metric], calls))
 
-    value = weighted_metric(metric, "regression", y, Predictions(pred, None))(np.ones((1, 300)))[0]
+    # when
+    interval = paired_bootstrap(metric, task, y, candidate, champion, labels, None, 200)
 
-    assert value == pytest.approx(score("regression", y, pred)[metric], abs=1e-9), metric
+    # then: the entry's function scored both models, with the response the entry asks for
+    entry = METRICS[metric]
+    given = [response for _, response in calls]
+    wanted = [entry.pick(p.y_pred, p.proba) for p in (candidate, champion)]
+    assert len(given) == 2 and all(
+        g is w or np.array_equal(g, w) for g, w in zip(given, wanted, strict=True)
+    ), f"{metric}: the bootstrap must call the METRICS entry once per model with its response"
+    assert interval == expected
 
 
 def test_bootstrap_of_identical_models_is_a_zero_interval() -> None:

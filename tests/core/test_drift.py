@@ -1,4 +1,4 @@
-"""Drift decisions on plain data: which statistic each column gets, corrected tests, label, profile."""
+"""Drift decisions on plain data: which statistic each column gets, corrected tests, label, profile, free categoricals."""
 
 from __future__ import annotations
 
@@ -109,3 +109,72 @@ def test_data_profile_keeps_row_counts_and_survives_json() -> None:
     assert set(profile["categorical"]["has_partner"]["fractions"]) == {"true", "false"}
     assert set(profile["categorical"]["region"]["fractions"]) == {"north", "south", "east", "west"}
     assert json.loads(json.dumps(profile)) == profile, "the profile must survive JSON (model metadata)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Free categoricals (too many values for an allowed list) and the label's own limit.
+
+
+def _states(rows: int, seed: int, new: float = 0.0) -> pd.Series:
+    """Return a free categorical: 51 values, the commonest 70 times the rarest; ``new`` of rows never seen."""
+    rng = np.random.default_rng(seed)
+    weights = 0.918 ** np.arange(51)
+    values = rng.choice([f"S{i:02d}" for i in range(51)], rows, p=weights / weights.sum()).astype(object)
+    moved = rng.random(rows) < new
+    values[moved] = rng.choice([f"N{i:02d}" for i in range(51)], int(moved.sum()))
+    return pd.Series(values)
+
+
+def test_never_seen_values_of_a_free_categorical_drift_only_beyond_what_its_rare_values_predict() -> None:
+    # given 300 rows a side of a free categorical: the reference missed some of its rarer values
+    reference = _states(300, seed=1)
+    same, half_new = _states(300, seed=13), _states(300, seed=13, new=0.5)
+
+    # when
+    unchanged, planted = (
+        _compared(reference, same, kind="categorical"),
+        _compared(reference, half_new, kind="categorical"),
+    )
+
+    # then: the never-seen values of the same source pass, half the rows never seen drift
+    assert sum(unchanged.unseen.values()) > LIMITS.max_unseen_share, (
+        "pick seeds where chance brings new values"
+    )
+    assert not unchanged.drifted, unchanged
+    assert planted.drifted and sum(planted.unseen.values()) > 0.4, planted
+
+
+def test_many_categories_on_few_rows_are_held_to_their_noise_floor_and_a_long_tail_is_pooled() -> None:
+    # given 51 values on 2,000 rows a side, and a long tail of 1,000 values on 5,000 rows a side
+    rng = np.random.default_rng(4)
+    zipf = 1 / np.arange(1, 1001)
+    tail = [pd.Series(rng.choice(1000, 5000, p=zipf / zipf.sum()).astype(str)) for _ in range(2)]
+    moved = _states(2000, seed=6).replace({f"S{i:02d}": "S00" for i in range(10)})
+
+    # when
+    same = _compared(_states(2000, seed=3), _states(2000, seed=5), kind="categorical")
+    shifted = _compared(_states(2000, seed=3), moved, kind="categorical")
+    long_tail = _compared(tail[0], tail[1], kind="categorical")
+
+    # then: chance alone is not drift; ten values folded into one is
+    assert (
+        same.method == "jensen_shannon" and same.limit > LIMITS.jensen_shannon_limit and not same.drifted
+    ), same
+    assert shifted.drifted, shifted
+    assert not long_tail.drifted, long_tail
+
+
+def test_the_label_has_its_own_lower_limit_and_a_ten_point_move_drifts() -> None:
+    # given churn at 26.5% and at 36.5%, 25,000 rows a side
+    config = load_config(DEFAULT_CONFIG)
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"churned": (rng.random(25_000) < 0.265).astype(int)})
+    moved = pd.DataFrame({"churned": (rng.random(25_000) < 0.365).astype(int)})
+
+    # when
+    label = label_drift(moved, reference, config)
+    as_feature = _compared(reference["churned"], moved["churned"], kind="categorical")
+
+    # then: a distance the features' 0.1 lets through is drift for the label
+    assert label is not None and label.limit == 0.05 and label.drifted, label
+    assert as_feature.statistic is not None and 0.05 < as_feature.statistic < 0.1 and not as_feature.drifted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.records import Status
-from pipeline.config import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
+from pipeline.config_gates import ChampionGate, CollapseGate, DriftGate, MetricGate, SliceGate
 from pipeline.core.gates import champion_gate, collapse_gate, drift_gate, metric_gate, slice_gate
 from pipeline.records import Comparison, Drift
 from tests.conftest import drift_limits, feature_drift

@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from pipeline.config import DriftConfig
+from pipeline.core.drift import compare_one
+from pipeline.core.profile import profile_entry
 from pipeline.core.statistics import (
     EPSILON,
     bin_fractions,
@@ -75,8 +78,26 @@ def test_normalised_wasserstein_equals_scipy_over_the_reference_spread(shift: fl
     assert normalised_wasserstein(reference, current) == pytest.approx(shift, abs=0.06)
 
 
-def test_normalised_wasserstein_of_unequal_sizes_is_close_to_scipys() -> None:
+def test_normalised_wasserstein_of_unequal_sizes_with_nulls_is_scipys_exact_value() -> None:
+    # given two sides of one distribution, of unequal sizes and with different shares of nulls
     rng = np.random.default_rng(2)
+    reference = pd.Series(rng.lognormal(3.0, 0.6, 3000))
+    current = pd.Series(rng.lognormal(3.0, 0.6, 1700))
+    reference[rng.random(3000) < 0.10] = np.nan
+    current[rng.random(1700) < 0.25] = np.nan
+    limits = DriftConfig(method="distance")
+    entry = profile_entry(reference, "numeric", limits.bins)
+    # when the drift comparison measures them
+    feature = compare_one("income", "numeric", current, entry, limits, reference)
+    # then the statistic is SciPy's exact Wasserstein distance of the non-null values over the reference spread
+    a, b = reference.dropna().to_numpy(), current.dropna().to_numpy()
+    exact = stats.wasserstein_distance(a, b) / np.std(a)
+    assert feature.method == "wasserstein" and feature.statistic == pytest.approx(exact, rel=1e-12)
+    assert feature.reference_rows == a.size and feature.current_rows == b.size
+
+
+def test_a_side_above_the_distance_rows_is_sampled_without_replacement() -> None:
+    rng = np.random.default_rng(3)
     reference, current = rng.normal(0, 1, 300_000), rng.normal(0.2, 1, 40_000)
     expected = stats.wasserstein_distance(reference, current) / np.std(reference)
     assert normalised_wasserstein(reference, current) == pytest.approx(expected, abs=0.01)

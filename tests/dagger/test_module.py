@@ -659,8 +659,8 @@ class TestOutcomes:
     """What a call returns or raises for each outcome of the gate step (no engine needed)."""
 
     REPORT = "# Model report: FAILED\n\nroc_auc 0.61 < 0.75\n"
-    PASSED = json.dumps({"passed": True, "gates": []})
-    NOT_PASSED = json.dumps({"passed": False, "gates": []})
+    PASSED = json.dumps({"passed": True, "publishable": True, "gates": []})
+    NOT_PASSED = json.dumps({"passed": False, "publishable": False, "gates": []})
 
     @pytest.mark.parametrize(
         ("name", "code", "line"),
@@ -682,6 +682,23 @@ class TestOutcomes:
     def test_retrain_not_better_succeeds_with_the_report_and_publishes_nothing(self, ml: ModuleType) -> None:
         result = ml.retrain_outcome(1, self.NOT_PASSED, self.REPORT)
         assert result is not None and result.startswith(self.REPORT) and "Not better, not published" in result
+
+    def test_retrain_publishes_nothing_when_the_check_passed_with_a_warning(self, ml: ModuleType) -> None:
+        # given the gate's exit 0 with an inconclusive no_regression that the "warn" rule passed
+        warned = json.dumps(
+            {
+                "passed": True,
+                "publishable": False,
+                "gates": [{"name": "no_regression", "status": "inconclusive", "required": True}],
+            }
+        )
+
+        # when
+        result = ml.retrain_outcome(0, warned, self.REPORT)
+
+        # then: the call succeeds with the report and a line naming what stopped the publish
+        assert result is not None and result.startswith(self.REPORT)
+        assert "Not published" in result and "no_regression inconclusive" in result
 
     @pytest.mark.parametrize(
         ("code", "gates", "why"),

@@ -84,3 +84,30 @@ def test_non_finite_numbers_are_written_as_null(tmp_path: Path) -> None:
 
     check = json.loads((tmp_path / "smoke.json").read_text())["checks"][0]
     assert check["observed"] is None and check["threshold"] is None
+
+
+def test_a_model_saved_before_the_baseline_existed_still_loads_and_a_future_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    # given a trained artefact whose metadata.json is rewritten as the previous version wrote it
+    from model.artifact import load_artifact
+    from model.records import ModelMetadata
+    from tests.conftest import resign, train_artifact
+
+    model_dir = train_artifact(tmp_path / "project").model_dir
+    path = model_dir / ModelMetadata.FILE
+    raw = json.loads(path.read_text())
+    del raw["baseline"]
+    raw["schema_version"] = 2
+    path.write_text(json.dumps(raw))
+    resign(model_dir)
+
+    # when
+    _, metadata = load_artifact(model_dir)
+
+    # then: it reads, with no baseline; a version this code never wrote is refused
+    assert metadata.baseline is None
+    raw["schema_version"] = 4
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="schema_version 4, this ml-cicd reads 2, 3"):
+        read_record(path, ModelMetadata)
