@@ -48,21 +48,11 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.commands import image  # noqa: E402
 from pipeline.io import docker  # noqa: E402
+from tests.conftest import CHURN_RECORD as RECORD  # noqa: E402
 
 LUA = REPO / "bench" / "wrk_post.lua"
 MLSERVER_PINS = REPO / "bench" / "requirements-mlserver.txt"
 CACHE = REPO / ".cache" / "bench"
-RECORD = {
-    "tenure_months": 5,
-    "monthly_charges": 89.5,
-    "total_charges": None,
-    "contract": "month_to_month",
-    "internet_service": "fiber",
-    "payment_method": "card",
-    "support_calls": 3,
-    "has_partner": False,
-    "region": "north",
-}
 CONCURRENCY = (1, 16)
 
 

@@ -73,6 +73,20 @@ class Trained:
         return pd.read_parquet(self.holdout)[read_metadata(self.model_dir).feature_names]
 
 
+# One churn row as a client sends it to the model server (JSON scalars; a missing value is null).
+CHURN_RECORD: dict[str, Any] = {
+    "tenure_months": 5,
+    "monthly_charges": 89.5,
+    "total_charges": None,
+    "contract": "month_to_month",
+    "internet_service": "fiber",
+    "payment_method": "card",
+    "support_calls": 3,
+    "has_partner": False,
+    "region": "north",
+}
+
+
 def dump_toml(data: dict[str, Any]) -> str:
     """Serialise nested dicts (and arrays of tables) as TOML; enough for test configs."""
     lines: list[str] = []

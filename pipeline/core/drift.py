@@ -109,16 +109,12 @@ def against_profile(
     *,
     run: str = "",
     data_sha256: str = "",
-    predictions: np.ndarray | None = None,
 ) -> Drift:
     """Return the drift report of ``current`` against the data profile stored in a model's metadata.
 
-    ``predictions`` (the model's, on ``current``) are compared with its predictions on its own
-    held-out rows, when the profile has them.
+    The model's predictions are compared by ``drift --model`` (``pipeline/commands/drift.py``), on
+    the rows it never trained on only.
     """
-    if predictions is not None and len(current) > DISTANCE_ROWS:
-        rows = _sample_rows(len(current))
-        current, predictions = current.iloc[rows], predictions[rows]
     profile = metadata.profile
     if not {"numeric", "categorical"} <= set(profile):
         raise ModelError(f"{name}: model metadata has no data profile (expected 'profile' from train)")
@@ -135,17 +131,7 @@ def against_profile(
             profile["target"],
             label_limits(config.drift),
         )
-    prediction = None
-    if predictions is not None and "predictions" in profile:
-        kind = (
-            "numeric"
-            if "values" in profile["predictions"] or "edges" in profile["predictions"]
-            else "categorical"
-        )
-        prediction = compare_one(
-            "predictions", kind, pd.Series(predictions), profile["predictions"], config.drift
-        )
-    return drift_report(features, config.drift, name, "profile", missing, run, data_sha256, label, prediction)
+    return drift_report(features, config.drift, name, "profile", missing, run, data_sha256, label)
 
 
 def sampled(frame: pd.DataFrame) -> pd.DataFrame:

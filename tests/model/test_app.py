@@ -21,19 +21,8 @@ from model.artifact import load_artifact, save_artifact
 from model.codec import write_record
 from model.errors import ArtifactError
 from model.records import Feature, Lineage, Metrics
+from tests.conftest import CHURN_RECORD as RECORD
 from tests.conftest import Trained, as_regression, metadata_json, model_metadata, train_artifact
-
-RECORD: dict[str, Any] = {
-    "tenure_months": 5,
-    "monthly_charges": 89.5,
-    "total_charges": None,
-    "contract": "month_to_month",
-    "internet_service": "fiber",
-    "payment_method": "card",
-    "support_calls": 3,
-    "has_partner": False,
-    "region": "north",
-}
 
 
 def through_json(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -27,22 +27,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from model.__main__ import main as model_main
+from tests.conftest import CHURN_RECORD as RECORD
 from tests.conftest import REPO, Project
 
 START_SECONDS = 60.0  # generous: imports on a busy CI machine
 SLACK = 15.0  # how much later than its timeout a connection may close (a busy machine, not a figure)
 EARLY = 0.1  # how much earlier: the clocks agree (both monotonic), this is rounding
-RECORD: dict[str, Any] = {
-    "tenure_months": 5,
-    "monthly_charges": 89.5,
-    "total_charges": None,
-    "contract": "month_to_month",
-    "internet_service": "fiber",
-    "payment_method": "card",
-    "support_calls": 3,
-    "has_partner": False,
-    "region": "north",
-}
 
 
 @dataclass(frozen=True)
