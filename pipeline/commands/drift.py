@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         current = sampled(current)
         rows = feature_rows(current, metadata, data_path)
         report = against_profile(current, metadata, str(args.model), config, run=run, data_sha256=data_sha256)
-        report = with_predictions(report, current, rows, estimator, metadata, config, data_path)
+        report, not_compared = with_predictions(report, current, rows, estimator, metadata, config, data_path)
     else:
+        not_compared = ""
         reference = args.reference or config.drift.reference
         if reference is None:
             raise DataError("no reference: pass --reference CSV or --model DIR, or set drift.reference")
@@ -76,10 +77,16 @@ def run(args: argparse.Namespace) -> int:
     if not report.passed:
         raise CheckFailed(failure_summary(report, str(out)))
     gates = config.gates
+    if not_compared and gates.prediction_drift.required:
+        raise CheckFailed(f"prediction drift (required) not compared: {not_compared}; see {out}")
     for entry, required, what in (
         (report.label, gates.label_drift.required, "label"),
         (report.prediction, gates.prediction_drift.required, "prediction"),
     ):
+        if entry is not None and required and entry.statistic is None:
+            raise CheckFailed(
+                f"{what} drift (required) not compared: '{entry.feature}' has no values; see {out}"
+            )
         if entry is not None and entry.drifted and required:
             raise CheckFailed(f"{what} drift: '{entry.feature}' drifted ({describe(entry)}); see {out}")
     print(f"drift within limits; wrote {out}")
@@ -94,32 +101,33 @@ def with_predictions(
     metadata: ModelMetadata,
     config: Config,
     source: Path,
-) -> Drift:
+) -> tuple[Drift, str]:
     """Return ``report`` with the model's predictions on the rows it never trained on compared with its profile's.
 
-    Rows on the model's training side (by its split rule) are left out; when the split key is
-    missing from the table, the predictions are not compared (a stderr line says why).
+    Rows on the model's training side (by its split rule) are left out. Also returns why the
+    predictions were not compared ("" when they were, or the profile has none): the split key is
+    missing from the table, or no row falls on the model's held-out side.
     """
     entry = metadata.profile.get("predictions")
     if entry is None:
-        return report
+        return report, ""
     try:
         unseen = held_out(current, metadata.split)
     except DataError as exc:
-        note(f"predictions not compared: cannot tell which rows of {source} the model trained on: {exc}")
-        return report
+        why = f"cannot tell which rows of {source} the model trained on: {exc}"
+        note(f"predictions not compared: {why}")
+        return report, why
     if not unseen.any():
-        note(
-            f"predictions not compared: none of the {len(current):,} rows falls on the model's held-out side"
-        )
-        return report
+        why = f"none of the {len(current):,} rows falls on the model's held-out side"
+        note(f"predictions not compared: {why}")
+        return report, why
     outputs, kind = model_outputs(estimator, rows.loc[unseen], metadata)
     prediction = compare_one("predictions", kind, pd.Series(outputs), entry, config.drift)
     note(
         f"predictions compared on the {int(unseen.sum()):,} rows on the model's held-out side (it trained "
         f"on none of them); {int((~unseen).sum()):,} on its training side left out"
     )
-    return dataclasses.replace(report, prediction=prediction)
+    return dataclasses.replace(report, prediction=prediction), ""
 
 
 def note(message: str) -> None:

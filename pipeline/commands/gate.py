@@ -147,7 +147,11 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
     results.append(drift_result(config, out))
     results.append(rules.label_drift_gate(config.gates.label_drift, read_optional(out / Drift.FILE, Drift)))
     predicted, why_not, excluded = predictions_against_reference(config, estimator, metadata, holdout)
-    results.append(rules.prediction_drift_gate(config.gates.prediction_drift, predicted, why_not, excluded))
+    results.append(
+        rules.prediction_drift_gate(
+            config.gates.prediction_drift, predicted, why_not, excluded, config.drift.reference is not None
+        )
+    )
     passed = not rules.check_blockers(results, gate.inconclusive)
     publishable = not rules.publish_blockers(results)
     return Gates(
@@ -199,7 +203,8 @@ def champion_comparison(
         unseen = held_out(holdout, champion_meta.split)
     except DataError as exc:
         message = f"cannot tell which held-out rows the champion trained on: {exc}"
-        return None, Result("no_regression", Status.ERROR, gate.required, None, -gate.tolerance, message)
+        threshold = None if gate.relative_tolerance is not None else -gate.tolerance
+        return None, Result("no_regression", Status.ERROR, gate.required, None, threshold, message)
     rows = holdout.loc[unseen].reset_index(drop=True)
     excluded = len(holdout) - len(rows)
     if len(rows) == 0:

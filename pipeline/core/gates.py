@@ -67,6 +67,9 @@ def champion_gate(
     threshold = -tolerance if tolerance is not None else None
     rows = f"{comparison.rows:,} held-out rows the champion never trained on"
     rows += f" ({excluded:,} it trained on left out)" if excluded else ""
+    if comparison.rows == 0:
+        message = f"none of the held-out rows is one the champion never trained on ({excluded:,} it trained on): nothing compared"
+        return Result(name, Status.ERROR, gate.required, None, threshold, message)
     if comparison.rows < gate.min_rows:
         message = f"only {rows}; at least {gate.min_rows} are needed to compare (gates.champion.min_rows)"
         return Result(name, Status.INCONCLUSIVE, gate.required, None, threshold, message)
@@ -303,16 +306,22 @@ def label_drift_gate(gate: LabelDriftGate, drift: Drift | None, why_not: str = "
 
 
 def prediction_drift_gate(
-    gate: PredictionDriftGate, comparison: FeatureDrift | None, why_not: str, excluded: int = 0
+    gate: PredictionDriftGate,
+    comparison: FeatureDrift | None,
+    why_not: str,
+    excluded: int = 0,
+    configured: bool = False,
 ) -> Result:
     """The candidate's predictions on the reference rows it never trained on against those on its held-out rows.
 
     ``excluded``: reference rows on the candidate's training side, left out (an overfit model
-    answers its training rows differently, which is no drift).
+    answers its training rows differently, which is no drift). Not compared: skipped when no
+    reference is configured, an error when one is (``configured``) but could not be used.
     """
     name = "prediction_drift"
     if comparison is None:
-        return Result(name, Status.SKIPPED, gate.required, None, None, f"predictions not compared: {why_not}")
+        status = Status.ERROR if configured else Status.SKIPPED
+        return Result(name, status, gate.required, None, None, f"predictions not compared: {why_not}")
     left_out = f"; {excluded:,} on its training side left out" if excluded else ""
     what = (
         f"the candidate's predictions on the reference rows it never trained on "

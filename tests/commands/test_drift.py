@@ -228,3 +228,30 @@ def test_an_overfit_forests_predictions_on_an_unchanged_table_are_stable(
     assert "training side left out" in err
     assert gates["prediction_drift"]["status"] == "passed", gates["prediction_drift"]
     assert gate_code == 0, [g for g in gates.values() if g["status"] != "passed"]
+
+
+def test_a_required_prediction_drift_that_could_not_be_compared_fails_and_an_advisory_one_says_why(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a model split by customer_id, and new data without that column: no row's side is known
+    def required(raw: dict[str, Any]) -> None:
+        raw["gates"]["prediction_drift"] = {"required": True}
+
+    project = make_project(rows=800, config=required, name="required")
+    run_cli(project, "train")
+    pd.read_csv(project.data).drop(columns="customer_id").to_csv(project.root / "no-ids.csv", index=False)
+
+    # when
+    code, err, report = _drift(
+        project, capsys, "--model", str(project.out / "model"), "--data", str(project.root / "no-ids.csv")
+    )
+    advisory = make_project(rows=800, name="advisory")
+    run_cli(advisory, "train")
+    advisory_code, advisory_err, _ = _drift(
+        advisory, capsys, "--model", str(advisory.out / "model"), "--data", str(project.root / "no-ids.csv")
+    )
+
+    # then: nothing compared is never "within limits" for a required check
+    assert code == 1 and report["prediction"] is None, err
+    assert "prediction drift (required) not compared: cannot tell which rows" in err
+    assert advisory_code == 0 and "predictions not compared: cannot tell which rows" in advisory_err

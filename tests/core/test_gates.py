@@ -127,3 +127,32 @@ def test_a_lower_is_better_gate_without_direction_fails_above_its_threshold() ->
     # then
     assert high.status == FAILED, f"rmse 55 must miss <= 10: {high.message}"
     assert low.status == PASSED and "<= 10" in low.message, low.message
+
+
+def test_a_champion_comparison_on_no_row_is_an_error_that_the_warn_rule_cannot_pass() -> None:
+    # given every held-out row of the candidate was on the champion's training side: nothing compared
+    from pipeline.core.gates import check_blockers
+
+    empty = Comparison("roc_auc", {}, {}, None, None, None, 1000, 0.95, 0)
+
+    # when
+    result = champion_gate(ChampionGate(), empty, excluded=750)
+
+    # then: not "inconclusive" (which a pull-request check passes with a warning): it measured nothing
+    assert result.status == Status.ERROR, result
+    assert "750" in result.message and "none of" in result.message, result.message
+    assert check_blockers([result], "warn") == [result]
+
+
+def test_a_prediction_drift_that_could_not_be_compared_is_an_error_when_a_reference_is_configured() -> None:
+    from pipeline.config_gates import PredictionDriftGate
+    from pipeline.core.gates import prediction_drift_gate
+
+    why = "none of the 400 reference rows falls on the candidate's held-out side"
+    configured = prediction_drift_gate(PredictionDriftGate(required=True), None, why, configured=True)
+    unset = prediction_drift_gate(
+        PredictionDriftGate(required=True), None, "drift.reference is not configured"
+    )
+
+    assert configured.status == Status.ERROR and configured.blocking and why in configured.message
+    assert unset.status == SKIPPED
