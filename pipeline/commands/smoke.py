@@ -43,9 +43,9 @@ from pipeline.commands.options import add_out
 from pipeline.config import load_config
 from pipeline.config_gates import LatencyGate
 from pipeline.core import latency
-from pipeline.core.evaluation import feature_rows
+from pipeline.core.evaluation import feature_rows, typed_columns
 from pipeline.core.smoke import batch_bodies, compare, short
-from pipeline.core.values import coerce_column, json_records
+from pipeline.core.values import json_records
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import outdir
 from pipeline.io.http import Client, drive
@@ -300,9 +300,6 @@ def champion_inputs(client: Client) -> tuple[list[tuple[str, str]], str]:
 
 def single_bodies(rows: pd.DataFrame, features: list[tuple[str, str]]) -> list[bytes]:
     """Return one ``/predict`` body per row of ``features`` (name, type), typed as in training."""
-    missing = [name for name, _ in features if name not in rows.columns]
-    if missing:
-        raise DataError(f"column(s) the model needs are missing: {', '.join(missing)}")
-    frame = pd.DataFrame({name: coerce_column(rows[name], name, kind) for name, kind in features})
+    frame = typed_columns(rows, features, "the held-out rows")
     booleans = {name for name, kind in features if kind == "boolean"}
     return [json.dumps({"records": [record]}).encode() for record in json_records(frame, booleans)]

@@ -68,12 +68,17 @@ def feature_rows(frame: pd.DataFrame, metadata: ModelMetadata, source: object) -
 
     ``source`` names the table in the error when a feature column is missing.
     """
-    missing = [name for name in metadata.feature_names if name not in frame.columns]
+    return typed_columns(frame, [(f.name, f.type) for f in metadata.features], source)
+
+
+def typed_columns(frame: pd.DataFrame, features: Sequence[tuple[str, str]], source: object) -> pd.DataFrame:
+    """Return the ``features`` (name, type) of ``frame``, in order and typed as in training; ``source`` names the table."""
+    missing = [name for name, _ in features if name not in frame.columns]
     if missing:
         raise DataError(f"{source}: column(s) the model needs are missing: {', '.join(missing)}")
-    result = frame[metadata.feature_names].reset_index(drop=True).copy()
-    for feature in metadata.features:
-        result[feature.name] = coerce_column(result[feature.name], feature.name, feature.type)
+    result = frame[[name for name, _ in features]].reset_index(drop=True).copy()
+    for name, kind in features:
+        result[name] = coerce_column(result[name], name, kind)
     return result
 
 

@@ -80,7 +80,7 @@ def champion_gate(
         return Result(name, Status.ERROR, gate.required, None, threshold, message)
     detail = (
         f"{metric} candidate {cand:.4f} vs champion {champ:.4f}, delta {delta:+.4f} "
-        f"({comparison.confidence:.0%} CI {low:+.4f} .. {high:+.4f}, {tolerance_words(gate, tolerance, champ)}) "
+        f"({comparison.confidence:.0%} CI {low:+.4f} .. {high:+.4f}, {tolerance_words(gate.relative_tolerance, tolerance, champ)}) "
         f"on {rows}"
     )
     detectable = detectable_from(low, high)
@@ -111,12 +111,15 @@ def tolerance_of(gate: ChampionGate, champion_value: float | None) -> float | No
     return None if champion_value is None else gate.relative_tolerance * abs(champion_value)
 
 
-def tolerance_words(gate: ChampionGate, tolerance: float, champion_value: float) -> str:
-    """Return the tolerance in both forms, the configured one named: ``tolerance 0.01 = 1.3% of the champion's 0.7984``."""
-    if gate.relative_tolerance is not None:
-        return f"tolerance {tolerance:.4g} = {gate.relative_tolerance:.2%} of the champion's {champion_value:.4g} (relative)"
-    if champion_value == 0:
-        return f"tolerance {tolerance:.4g} (the champion's value is 0)"
+def tolerance_words(relative: float | None, tolerance: float, champion_value: float | None) -> str:
+    """Return the tolerance in both forms, the configured one named: ``tolerance 0.01 = 1.3% of the champion's 0.7984``.
+
+    ``relative``: ``relative_tolerance`` when the config states the tolerance so (None: in the metric's units).
+    """
+    if relative is not None and champion_value is not None:
+        return f"tolerance {tolerance:.4g} = {relative:.2%} of the champion's {champion_value:.4g} (relative)"
+    if not champion_value:
+        return f"tolerance {tolerance:.4g} (the champion's value is {champion_value})"
     return f"tolerance {tolerance:.4g} = {tolerance / abs(champion_value):.2%} of the champion's {champion_value:.4g}"
 
 

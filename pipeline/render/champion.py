@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from model.records import Metrics
+from pipeline.core.gates import tolerance_words
 from pipeline.core.metrics import METRICS, metric_names
 from pipeline.core.power import rows_to_resolve
 from pipeline.records import Champion, Gates
@@ -63,13 +64,9 @@ def power_line(champion: Champion) -> str:
     )
     if champion.tolerance is None:
         return line
-    if champion.relative_tolerance is not None and value is not None:
-        said = f"{champion.relative_tolerance:.2%} of the champion's {fmt(value)} (relative_tolerance), {fmt(champion.tolerance)} {metric}"
-    elif value:
-        said = f"{fmt(champion.tolerance)} {metric}, {champion.tolerance / abs(value):.2%} of the champion's {fmt(value)}"
-    else:
-        said = f"{fmt(champion.tolerance)} {metric}"
-    line += f" Tolerance: {said}."
+    line += (
+        f" {tolerance_words(champion.relative_tolerance, champion.tolerance, value).capitalize()} {metric}."
+    )
     if detectable is not None and detectable >= champion.tolerance:
         needed = rows_to_resolve(rows, detectable, champion.tolerance)
         more = f" about {needed:,} rows would let it" if needed is not None else ""
