@@ -27,7 +27,7 @@ from model.files import write_bytes_atomic, write_text_atomic
 from model.records import SplitRule
 from pipeline.config import parse_config
 from pipeline.config_gates import ChampionGate
-from pipeline.core.onboarding import config_sections, held_out_warning, loosened_limits
+from pipeline.core.onboarding import config_sections, detectable_note, held_out_warning, loosened_limits
 from pipeline.core.schema import InferOptions, infer_sections
 from pipeline.core.split import key_hash
 from pipeline.errors import ConfigError, DataError
@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(config_path, text)
     for note in [*inferred.notes, *loosened_limits(inferred, frame)]:
         print(f"init: {note}", file=sys.stderr)
+    power = detectable_note(len(frame), str(inferred.data["task"]))
+    if power:
+        print(f"init: {power}", file=sys.stderr)
     small = held_out_warning(len(frame), ChampionGate().min_rows)
     if small:
         print(f"init: warning: {small}", file=sys.stderr)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from model.inputs import category_key
 from pipeline.config import DriftConfig
+from pipeline.core.power import foreseen
 from pipeline.core.schema import Inferred
 
 MAX_SLICES = 2
@@ -63,6 +64,26 @@ class Section:
     comment: str
     values: dict[str, Any]
     array: bool = False  # one entry of an array of tables ([[gates.metric]])
+
+
+def detectable_note(rows: int, task: str, test_fraction: float = TEST_FRACTION) -> str | None:
+    """Return the smallest ROC AUC difference the no-regression gate will resolve on this table (classification).
+
+    Foreseen from the spread two similar forests showed (``pipeline/core/power.py``); the gate
+    states the one it measures. None for regression: no spread is known before a model exists.
+    """
+    if task != "classification":
+        return None
+    held_out = max(1, round(rows * test_fraction))
+    detectable, tolerance = foreseen(held_out), RELATIVE_TOLERANCE * 0.8
+    note = (
+        f"no_regression will compare on about {held_out:,} held-out rows: for two similar forests they resolve "
+        f"ROC AUC differences of about {detectable:.3f} (smaller ones look like none); the tolerance is "
+        f"{RELATIVE_TOLERANCE:.0%} of the champion's value, about {tolerance:.3f} at ROC AUC 0.8"
+    )
+    if detectable > tolerance:
+        note += ", so a retrain as good as its champion may come out inconclusive: reported, never published"
+    return note
 
 
 def held_out_warning(rows: int, min_rows: int, test_fraction: float = TEST_FRACTION) -> str | None:

@@ -279,3 +279,24 @@ def test_init_names_every_limit_it_loosened_to_fit_the_table(
     missing = [line for line in expected if line not in errs]
     assert not missing, f"{missing} not in:\n{errs}"
     assert schema["max_duplicate_fraction"] > 0.1 and schema["min_class_fraction"] < 0.05
+
+
+def test_init_states_the_smallest_difference_the_champion_comparison_will_resolve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a 7,000-row classification table and a 442-row regression one
+    churn, diabetes = tmp_path / "churn.csv", tmp_path / "diabetes.csv"
+    churn_frame(7000, 11).to_csv(churn, index=False)
+    diabetes_table().to_csv(diabetes, index=False)
+
+    # when
+    assert main(["init", str(churn), "--target", "churned", "--config", str(tmp_path / "c.toml")]) == 0
+    classification = capsys.readouterr().err
+    assert main(["init", str(diabetes), "--target", "target", "--config", str(tmp_path / "d.toml")]) == 0
+    regression = capsys.readouterr().err
+
+    # then: 1,750 held-out rows resolve about 1.96 * 0.28 / sqrt(1750) = 0.013 ROC AUC, more than 1% of 0.8
+    assert "no_regression will compare on about 1,750 held-out rows" in classification, classification
+    assert "ROC AUC differences of about 0.013" in classification
+    assert "may come out inconclusive" in classification
+    assert "no_regression will compare" not in regression  # no spread is known for a regression metric
