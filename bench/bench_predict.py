@@ -37,11 +37,7 @@ MODELS = {
 
 def train(root: Path, kind: str) -> Path:
     """Train ``kind`` on the bundled data into ``root``; return the model directory."""
-    text = (
-        (REPO / "configs" / "pipeline.toml")
-        .read_text()
-        .replace('path = "registry"', f'path = "{root / "registry"}"')
-    )
+    text = (REPO / "ml-cicd.toml").read_text().replace('path = "registry"', f'path = "{root / "registry"}"')
     text = text.replace('kind = "logistic_regression"', f'kind = "{kind}"').replace(
         "C = 1.0\nmax_iter = 1000", MODELS[kind]
     )

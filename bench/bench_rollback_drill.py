@@ -34,8 +34,8 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.commands import image  # noqa: E402
 from pipeline.io import docker  # noqa: E402
+from pipeline.steps import image  # noqa: E402
 
 
 def _cli(*args: str) -> None:
@@ -77,7 +77,7 @@ class Drill:
 
     def train(self, version: int, c: str) -> str:
         """Train, gate and register one version; return its model sha256."""
-        text = (REPO / "configs" / "pipeline.toml").read_text()
+        text = (REPO / "ml-cicd.toml").read_text()
         text = text.replace('path = "registry"', f'path = "{self.root / "registry"}"')
         config = self.root / f"v{version}.toml"
         config.write_text(text.replace("C = 1.0", f"C = {c}"))

@@ -41,7 +41,7 @@ def _round(repo: Path, cached_runs: int) -> tuple[float, list[float], dict[str, 
     """One cold run and ``cached_runs`` unchanged runs of ``repo`` in a fresh temp dir."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        text = (repo / "configs" / "pipeline.toml").read_text()
+        text = (repo / "ml-cicd.toml").read_text()
         config = root / "pipeline.toml"
         config.write_text(text.replace('path = "registry"', f'path = "{root / "registry"}"'))
         cold, steps = _run(repo, config, root / "out", root / "cache")

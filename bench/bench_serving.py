@@ -46,8 +46,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.commands import image  # noqa: E402
 from pipeline.io import docker  # noqa: E402
+from pipeline.steps import image  # noqa: E402
 from tests.conftest import CHURN_RECORD as RECORD  # noqa: E402
 
 LUA = REPO / "bench" / "wrk_post.lua"
@@ -299,9 +299,7 @@ def main() -> int:
         work = Path(tmp)
         config = work / "pipeline.toml"
         text = (
-            (REPO / "configs" / "pipeline.toml")
-            .read_text()
-            .replace('path = "registry"', f'path = "{work / "registry"}"')
+            (REPO / "ml-cicd.toml").read_text().replace('path = "registry"', f'path = "{work / "registry"}"')
         )
         if args.kind != "logistic_regression":
             text = text.replace('kind = "logistic_regression"', f'kind = "{args.kind}"').replace(

@@ -24,10 +24,11 @@ from pathlib import Path
 from types import ModuleType
 
 from model.errors import ArtifactError
-from pipeline.config import DEFAULT_CONFIG
+from pipeline.config import DEFAULT_CONFIG, project_root
 from pipeline.errors import PipelineError, environment_failure
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h)
+PROG = "ml-cicd"  # the installed command; `python -m pipeline` is the same CLI
 
 # The commands, in the order ``--help`` lists them; ``pipeline/commands/<name>.py`` implements each.
 COMMANDS: tuple[str, ...] = (
@@ -41,7 +42,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "run",
 )
-COMMANDS += ("registry", "serve", "smoke", "image", "synth")
+COMMANDS += ("checks", "registry", "serve", "smoke", "image", "synth")
 
 
 def summary(name: str) -> str:
@@ -55,11 +56,12 @@ def summary(name: str) -> str:
 def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<10} {summary(name)}" for name in COMMANDS]
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline",
+        prog=PROG,
         description="ml-cicd: validate, train, evaluate and gate a tabular model.",
-        epilog="commands:\n" + "\n".join(lines) + "\n\n`python -m pipeline COMMAND --help` for details.",
+        epilog="commands:\n" + "\n".join(lines) + f"\n\n`{PROG} COMMAND --help` for details.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="store_true", help="print ml-cicd's version and exit")
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
@@ -69,7 +71,7 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, ModuleType]:
     """Return the parser for command ``name`` and its module."""
     module = importlib.import_module(f"pipeline.commands.{name}")
     parser = argparse.ArgumentParser(
-        prog=f"python -m pipeline {name}",
+        prog=f"{PROG} {name}",
         description=(module.__doc__ or name).strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,9 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         top.print_help()
         return 0 if argv else 2
+    if argv[0] == "--version":
+        from pipeline.io.shipped import version
+
+        print(f"ml-cicd {version()}")
+        return 0
     known = top.parse_args(argv[:1])
     parser, module = command_parser(known.command)
     args = parser.parse_args(argv[1:])
+    if hasattr(args, "out") and args.out is None and hasattr(args, "config"):
+        args.out = project_root(args.config) / "out"  # beside the config, wherever the command starts
     try:
         check_out(getattr(args, "out", None))
         return int(module.run(args))
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL_ERROR
 
 
-def check_out(out: str | None) -> None:
+def check_out(out: str | Path | None) -> None:
     """Refuse an ``--out`` that is a file or a symbolic link (one line, exit 2) before anything is written."""
     if out is None:
         return

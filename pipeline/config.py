@@ -1,7 +1,7 @@
-"""The one knob file, ``configs/pipeline.toml``, decoded by pydantic into frozen, strict dataclasses.
+"""The one knob file, ``ml-cicd.toml``, decoded by pydantic into frozen, strict dataclasses.
 
 Unknown keys, wrong types, NaN and infinities, and values out of range are errors of one line naming
-the file and the dotted key (``model/codec.py`` writes them): ``configs/pipeline.toml:
+the file and the dotted key (``model/codec.py`` writes them): ``ml-cicd.toml:
 training.sample_rows must be an integer >= 0 and <= 1,000,000,000 (0 means all rows), got -5``.
 Booleans are never numbers, an integer is a number; every count that sizes work has an upper bound
 (``MAX_*``, ``WORK_PARAMS``); types and bounds hold for classes built in code too. Gate metrics come
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,7 +49,9 @@ from pipeline.config_types import (
 from pipeline.core.metrics import lookup
 from pipeline.errors import ConfigError
 
-DEFAULT_CONFIG = "configs/pipeline.toml"
+DEFAULT_CONFIG = (
+    "ml-cicd.toml"  # at the project's root: relative paths in it, out/ and the cache are beside it
+)
 
 # Estimator parameters that size a fit (scikit-learn checks the rest): a forest settles after a few hundred
 # trees (5,000 train in 40 s on 400 rows); unconverged after 10,000 iterations needs other settings.
@@ -176,6 +179,24 @@ class ServingConfig:
     onnx: Flag = True
     parity_limit: Share = 1e-5
     out_of_range: OutOfRange = "count"
+    image_repository: Name = "ml-cicd-model"  # the serving image's name, e.g. ghcr.io/acme/churn
+    image_tag: Text = ""  # empty: the model's sha256[:12] (the flavour appended when forced)
+
+
+Command = Annotated[tuple[Name, ...], MinLen(1)]  # an argv: the program, then its arguments
+
+
+@dataclass(frozen=True, config=MODEL_SETTINGS)
+class ChecksConfig:
+    """The team's own checks, the ``lint`` and ``test`` steps: commands run in the project's root.
+
+    Unset: ``lint`` runs ruff (check and format --check) when the project configures ruff, ``test``
+    runs ``python -m pytest -q`` when it has a ``tests/`` directory; ``[]`` runs nothing. A step with
+    nothing to run says so and passes.
+    """
+
+    lint: tuple[Command, ...] | None = None
+    test: tuple[Command, ...] | None = None
 
 
 @dataclass(frozen=True, config=MODEL_SETTINGS)
@@ -198,6 +219,7 @@ class Config:
     slices: SlicesConfig = dataclasses.field(default_factory=SlicesConfig)
     registry: RegistryConfig = dataclasses.field(default_factory=RegistryConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    checks: ChecksConfig = dataclasses.field(default_factory=ChecksConfig)
     description: Text = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,7 +251,31 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML ({exc})") from None
-    return parse_config(raw, origin=str(path))
+    return relative_to(parse_config(raw, origin=str(path)), path.parent)
+
+
+def relative_to(config: Config, root: Path) -> Config:
+    """Return ``config`` with its relative paths (data, drift reference, registry) made relative to ``root``.
+
+    ``root`` is the config file's directory: a config names its files from where it is, whatever
+    directory a command starts in.
+    """
+
+    def placed(value: str) -> str:
+        return value if Path(value).is_absolute() else os.path.normpath(root / value)
+
+    reference = config.drift.reference
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, path=placed(config.data.path)),
+        drift=dataclasses.replace(config.drift, reference=None if reference is None else placed(reference)),
+        registry=dataclasses.replace(config.registry, path=placed(config.registry.path)),
+    )
+
+
+def project_root(config_path: str | Path) -> Path:
+    """Return the project's root: the config file's directory (out/, the cache and relative paths live there)."""
+    return Path(config_path).parent
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:

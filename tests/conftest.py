@@ -27,7 +27,7 @@ from pipeline.records import DriftLimits, FeatureDrift, Gates
 from pipeline.render.toml import toml_key, toml_value
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / "configs" / "pipeline.toml"
+DEFAULT_CONFIG = REPO / "ml-cicd.toml"
 Edit = Callable[[dict[str, Any]], None]
 
 
@@ -438,6 +438,37 @@ def telco_table() -> pd.DataFrame:
     frame["churned"] = frame["churned"].map({1: "Yes", 0: "No"})
     frame["has_partner"] = frame["has_partner"].map({True: "yes", False: "no"})
     return frame
+
+
+FOREIGN_TABLE = "data/clinic_biopsies.csv"
+FOREIGN_TARGET = "diagnosis"
+
+
+def foreign_repo(root: Path) -> Path:
+    """Write a repository laid out as another team lays out theirs, with no file of ml-cicd's; return it.
+
+    Their table (breast_cancer as a clinic exports it), a tests/ with one passing test of their own
+    code, and top-level ``model/`` and ``pipeline/`` packages of their own: importing their
+    ``pipeline`` raises, so ml-cicd taking it for its own fails loudly.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    realistic_cancer().to_csv(root / FOREIGN_TABLE, index=False)
+    files = {
+        "model/__init__.py": '"""The clinic team\'s own model code."""\n\nOWNER = "clinic"\n',
+        "model/features.py": "def ratio(a: float, b: float) -> float:\n    return a / b\n",
+        "pipeline/__init__.py": 'raise ImportError("the clinic\'s own pipeline package: ml-cicd must never import it")\n',
+        "tests/test_features.py": (
+            "from model import OWNER\nfrom model.features import ratio\n\n\n"
+            "def test_ratio() -> None:\n    assert ratio(6, 3) == 2 and OWNER == 'clinic'\n"
+        ),
+        "train.py": "# the team's own training script: ml-cicd leaves it alone\nprint('training')\n",
+        "README.md": "# Clinic biopsies\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
 
 
 def drift_limits() -> DriftLimits:

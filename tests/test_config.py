@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,27 @@ def test_dump_toml_round_trips_the_default_config(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(dump_toml(default_config_dict()))
 
-    assert load_config(path) == load_config(DEFAULT_CONFIG)
+    assert parse_config(tomllib.loads(path.read_text())) == parse_config(default_config_dict())
+
+
+def test_relative_paths_are_the_config_directorys_wherever_the_command_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a project whose config names its table, reference and registry relative to itself
+    project = tmp_path / "team"
+    raw = default_config_dict()
+    raw["data"]["path"] = "data/table.csv"
+    raw["drift"]["reference"] = "../shared/reference.csv"
+    raw["registry"]["path"] = str(tmp_path / "elsewhere" / "registry")
+    (project / "data").mkdir(parents=True)
+    (project / "ml-cicd.toml").write_text(dump_toml(raw))
+    # when it is loaded from another directory
+    monkeypatch.chdir(tmp_path)
+    config = load_config("team/ml-cicd.toml")
+    # then each relative path names the file beside the config; an absolute one is kept
+    assert Path(config.data.path) == Path("team/data/table.csv")
+    assert Path(str(config.drift.reference)) == Path("shared/reference.csv")
+    assert config.registry.path == str(tmp_path / "elsewhere" / "registry")
 
 
 @pytest.mark.parametrize(
@@ -94,7 +115,7 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
 
 
 def test_section_hash_ignores_unrelated_sections() -> None:
-    base = load_config(DEFAULT_CONFIG)
+    base = parse_config(default_config_dict())
     raw = default_config_dict()
     raw["slices"]["min_rows"] = 99
     changed = parse_config(raw)

@@ -1,6 +1,6 @@
 """Config fuzzing: mutated configs load or are refused in one line, and the steps never trace back or hang.
 
-The variants are seeded mutations of two real configs: the bundled ``configs/pipeline.toml``
+The variants are seeded mutations of two real configs: the bundled ``ml-cicd.toml``
 (pointed at a seeded table, as every test project is) and one written by ``python -m pipeline
 init``. Each mutation is one of: a value of the wrong type, NaN or infinity, a huge, negative or
 boundary number, an empty or long string, a date, an unknown key, a missing key or section, a

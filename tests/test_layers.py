@@ -1,6 +1,7 @@
 """The dependency rule of ARCHITECTURE.md, checked on the source: each layer imports only the layers below it.
 
 ``pipeline/core`` and ``pipeline/render`` are pure: no argparse, no printing, no file access.
+``pipeline/steps`` (each step's work as a function) may touch files but parses no arguments and prints nothing.
 ``model/`` never imports ``pipeline/``; the Dagger module imports neither.
 """
 
@@ -18,17 +19,33 @@ FORBIDDEN = {
     "pipeline/core": (
         "pipeline.io",
         "pipeline.render",
+        "pipeline.steps",
         "pipeline.commands",
         "pipeline.runner",
         "pipeline.cli",
     ),
-    "pipeline/render": ("pipeline.io", "pipeline.commands", "pipeline.runner", "pipeline.cli"),
-    "pipeline/io": ("pipeline.render", "pipeline.commands", "pipeline.runner", "pipeline.cli"),
-    "pipeline/runner": ("pipeline.render", "pipeline.commands", "pipeline.cli"),
+    "pipeline/render": (
+        "pipeline.io",
+        "pipeline.steps",
+        "pipeline.commands",
+        "pipeline.runner",
+        "pipeline.cli",
+    ),
+    "pipeline/io": (
+        "pipeline.render",
+        "pipeline.steps",
+        "pipeline.commands",
+        "pipeline.runner",
+        "pipeline.cli",
+    ),
+    "pipeline/steps": ("pipeline.commands", "pipeline.runner", "pipeline.dag", "pipeline.cli"),
+    "pipeline/runner": ("pipeline.render", "pipeline.steps", "pipeline.commands", "pipeline.cli"),
     "model": ("pipeline",),
     "src/ml_cicd": ("pipeline", "model"),
 }
 PURE = ("pipeline/core", "pipeline/render")
+# layers that may touch files but parse no arguments and print nothing (the pure ones are checked above)
+QUIET = ("pipeline/steps",)
 FILE_CALLS = frozenset(
     {
         "open",
@@ -104,15 +121,37 @@ def test_commands_share_only_their_options_module() -> None:
         assert not others, f"{path.relative_to(REPO)} imports another command: {others}"
 
 
+def _quiet(path: Path) -> tuple[ast.Module, Path]:
+    """Parse ``path`` and assert it parses no arguments and prints nothing; return its tree and its name."""
+    tree = ast.parse(path.read_text())
+    where = path.relative_to(REPO)
+    assert "argparse" not in _imports(tree), f"{where} uses argparse"
+    for line, name in _calls(tree):
+        assert name != "print", f"{where}:{line} prints"
+    return tree, where
+
+
 @pytest.mark.parametrize("layer", PURE)
 def test_pure_layers_parse_no_arguments_print_nothing_and_touch_no_files(layer: str) -> None:
     for path in _modules(layer):
-        tree = ast.parse(path.read_text())
-        where = path.relative_to(REPO)
-        assert "argparse" not in _imports(tree), f"{where} uses argparse"
+        tree, where = _quiet(path)
         for line, name in _calls(tree):
-            assert name != "print", f"{where}:{line} prints"
             assert name not in FILE_CALLS, f"{where}:{line} touches files ({name})"
+
+
+@pytest.mark.parametrize("layer", QUIET)
+def test_steps_parse_no_arguments_and_print_nothing(layer: str) -> None:
+    for path in _modules(layer):
+        tree, where = _quiet(path)
+        streams = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr in {"stdout", "stderr"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ]
+        assert not streams, f"{where}:{streams[0]} writes to sys.stdout or sys.stderr"
 
 
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Compare a table with a reference (a table, or a model's data profile): features, label and predictions.
 
-    python -m pipeline drift --config configs/pipeline.toml --reference data/churn_reference.csv --out out
-    python -m pipeline drift --config configs/pipeline.toml --model out/model --data new.csv --out out
+    python -m pipeline drift --config ml-cicd.toml --reference data/churn_reference.csv --out out
+    python -m pipeline drift --config ml-cicd.toml --model out/model --data new.csv --out out
 
 Each feature is compared by the statistic its type and sample size call for (small samples: KS
 or chi-squared, p-values adjusted across the features; large ones: a normalised Wasserstein or

@@ -1,6 +1,6 @@
 """Score a model artefact on held-out rows: quality, per-slice metrics, the prediction mix.
 
-    python -m pipeline evaluate --config configs/pipeline.toml --out out
+    python -m pipeline evaluate --config ml-cicd.toml --out out
 
 Loads ``OUT/model`` (hash verified) and ``OUT/holdout.parquet`` written by ``train``: the
 table's whole held-out side, no row of which the model trained on (or ``--model`` and ``--data``) and writes ``OUT/metrics.json``: overall metrics,

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def add_out(parser: argparse.ArgumentParser, help_: str = "artefact directory (default out)") -> None:
-    """Add ``--out`` (default ``out``)."""
-    parser.add_argument("--out", type=Path, default=Path("out"), help=help_)
+def add_out(
+    parser: argparse.ArgumentParser, help_: str = "artefact directory (default: out/ beside the config)"
+) -> None:
+    """Add ``--out`` (unset: ``out/`` beside the config, filled in by ``pipeline/cli.py``)."""
+    parser.add_argument("--out", type=Path, help=help_)
 
 
 def add_data(parser: argparse.ArgumentParser, what: str) -> None:

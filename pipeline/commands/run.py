@@ -1,6 +1,6 @@
 """Run the whole DAG on this host: the engine-free twin of `dagger call full-pipeline`.
 
-    python -m pipeline run --config configs/pipeline.toml --out out
+    python -m pipeline run --config ml-cicd.toml --out out
     python -m pipeline run --skip lint,test          # quick run while iterating
 
 Each step runs the same argv as the Dagger module (see ``pipeline/dag.py``); lint, test
@@ -25,22 +25,24 @@ import shutil
 from pathlib import Path
 
 from pipeline.commands.options import check_config
-from pipeline.config import load_config
+from pipeline.config import load_config, project_root
 from pipeline.dag import steps
 from pipeline.errors import PipelineError
 from pipeline.io.run import run_id
 from pipeline.runner.scheduler import Runner
 
+CACHE = Path(".cache") / "ml-cicd"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``run`` options."""
-    parser.add_argument("--out", default="out", help="artefact directory (default out)")
+    parser.add_argument("--out", help="artefact directory (default: out/ beside the config)")
     parser.add_argument(
         "--skip", default="", help="comma-separated steps to skip, e.g. lint,test (dependants still run)"
     )
     parser.add_argument("--no-cache", action="store_true", help="run every step, even with unchanged inputs")
     parser.add_argument(
-        "--cache-dir", default=".cache/ml-cicd", help="content-addressed step cache (default .cache/ml-cicd)"
+        "--cache-dir", help="content-addressed step cache (default: .cache/ml-cicd beside the config)"
     )
     parser.add_argument(
         "--image",
@@ -53,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute the DAG and return the exit code of the first failing step (0 if none)."""
     config = load_config(args.config)
-    table = steps(args.config, args.out)
+    out = str(args.out)
+    table = steps(args.config, out)
     names = {step.name for step in table}
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
     unknown = skip - names
@@ -62,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
         raise PipelineError(f"--skip: unknown step(s) {', '.join(sorted(unknown))}; steps are {listed}")
     engine = engine_ready(args.image)
     why = "--image never" if args.image == "never" else "no container engine answers (--image auto)"
-    out, cache = Path(args.out), Path(args.cache_dir)
-    runner = Runner(config, Path(args.config), out, cache, not args.no_cache, skip, engine, why, run_id())
+    cache = Path(args.cache_dir) if args.cache_dir else project_root(args.config) / CACHE
+    runner = Runner(
+        config, Path(args.config), Path(out), cache, not args.no_cache, skip, engine, why, run_id()
+    )
     # model.params matter only where a model is fitted: a train restored from the cache was
     # fitted with this very [model] section, so checking them (importing scikit-learn) is moot
     train = next(step for step in table if step.name == "train")

@@ -79,7 +79,7 @@ def schema_text(inferred: Inferred, path: str, frame: pd.DataFrame) -> str:
     """Return the inferred sections as TOML, headed by where they came from."""
     header = [
         f"Inferred by `python -m pipeline schema infer` from {path} ({len(frame)} rows, {frame.shape[1]} columns).",
-        "Review ranges, allowed values and null limits before pasting into configs/pipeline.toml.",
+        "Review ranges, allowed values and null limits before pasting into ml-cicd.toml.",
     ]
     return schema_toml(inferred.data, inferred.schema, header)
 

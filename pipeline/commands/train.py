@@ -1,6 +1,6 @@
 """Fit the configured model on a seeded sample and write the artefact directory and held-out rows.
 
-    python -m pipeline train --config configs/pipeline.toml --out out
+    python -m pipeline train --config ml-cicd.toml --out out
 
 Reads the table (``data.path``, or ``--data``) and first runs every check ``validate`` runs,
 with the same messages (exit 2 on any failure; ``--no-validate`` skips them and the artefact

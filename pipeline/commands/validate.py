@@ -1,6 +1,6 @@
 """Check a table against the config's schema and report every failure at once.
 
-    python -m pipeline validate --config configs/pipeline.toml --out out
+    python -m pipeline validate --config ml-cicd.toml --out out
 
 Reads ``data.path`` (or ``--data``) and runs every check: minimum rows, required and
 unexpected columns, target present and non-null, label set, class balance, type

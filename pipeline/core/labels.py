@@ -1,6 +1,6 @@
 """The serving image's labels: which build arguments the Dockerfile's LABEL lines take, and their values.
 
-One mapping for the host build (``pipeline/commands/image.py``) and, mirrored in the Dagger module
+One mapping for the host build (``pipeline/steps/image.py``) and, mirrored in the Dagger module
 (``src/ml_cicd/_containers.py``, which cannot import this package), for the engine's build;
 ``tests/dagger/test_module.py`` holds the two equal on the same artefact. Every value is a function of
 the model artefact and the commit, so the same model gives the same labels (and image config).

@@ -112,7 +112,7 @@ def config_sections(
     smallest = float(frame[target].value_counts(normalize=True).min()) if classifier else 1.0
     top: dict[str, Any] = {"description": description}
     sections = [
-        Section((), "ml-cicd: the one knob file (written by `python -m pipeline init`; edit freely).", top),
+        Section((), "ml-cicd: the one knob file (written by `ml-cicd init`; edit freely).", top),
         Section(
             ("data",),
             "The table, its target and the columns that identify a row (dropped before training).",

@@ -1,6 +1,6 @@
 """Smoke-test logic: request bodies from held-out rows, and served answers compared with the offline model.
 
-Pure: ``pipeline/commands/smoke.py`` sends the requests (``pipeline/io/http.py``) and turns
+Pure: ``pipeline/steps/smoke.py`` sends the requests (``pipeline/io/http.py``) and turns
 what these functions find into results.
 """
 

@@ -3,7 +3,7 @@
 Sections: headline (the verdict over every step that ran, and what decided it), candidate
 model, metrics against the champion and the dummy baseline, gates, validation, drift, serving
 image and smoke test, latency, slices, prediction distribution, the plot, what was not produced, and what was not
-shown because it belongs to another model or run. ``pipeline/commands/report.py`` loads the records and writes the file.
+shown because it belongs to another model or run. ``pipeline/steps/report.py`` loads the records and writes the file.
 """
 
 from __future__ import annotations

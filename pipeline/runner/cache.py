@@ -1,6 +1,6 @@
 """The host runner's content-addressed step cache: a key from what a step reads, its outputs stored and restored.
 
-A key covers the step's argv, the code every step depends on (``dag.CODE``), the config
+A key covers the step's argv, ml-cicd's own code and requirement lists (``io/shipped.py``), the config
 sections the step names (or the whole file) and every file the step reads; a directory counts
 by its file names and contents, a missing file by its name.
 
@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, load_config
-from pipeline.dag import CODE, Step
+from pipeline.dag import PROJECT, Step
 from pipeline.errors import PipelineError
+from pipeline.io.shipped import code_paths
 
 SKIP_PARTS = frozenset({"__pycache__", ".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 CONFIG_READ = "config:"
@@ -64,7 +65,11 @@ class StepCache:
     """Keys, stores and restores step outputs under ``root`` for one config and out directory."""
 
     def __init__(self, root: Path, config: Config, config_path: Path, out: Path) -> None:
-        """Cache under ``root``; ``config`` resolves ``config:KEY`` reads; outputs live in ``out``."""
+        """Cache under ``root``; ``config`` resolves ``config:KEY`` reads; outputs live in ``out``.
+
+        A read of the whole project (``dag.PROJECT``) is the config's directory without ``out``,
+        the cache itself and the registry.
+        """
         self.root = root
         self.config = config
         self.config_path = config_path
@@ -93,6 +98,11 @@ class StepCache:
             digest.update(config.section_hash(*step.sections).encode())
         else:
             digest.update(self.config_path.read_bytes())
+        for read in step.reads:
+            if read == PROJECT:
+                hash_project(
+                    digest, self.config_path.parent, (self.out, self.root, Path(config.registry.path))
+                )
         for path in inputs(step, config):
             hash_path(digest, path)
         return digest.hexdigest()
@@ -297,6 +307,8 @@ def inputs(step: Step, config: Config) -> list[Path]:
     """Return the files and directories ``step`` reads under ``config`` (unset ``config:KEY`` reads left out)."""
     found: list[Path] = []
     for read in step.reads:
+        if read == PROJECT:
+            continue  # hashed by the cache, which knows what of the project is its own output
         if read.startswith(CONFIG_READ):
             value: object = config
             for part in read.removeprefix(CONFIG_READ).split("."):
@@ -309,11 +321,28 @@ def inputs(step: Step, config: Config) -> list[Path]:
 
 
 def code_hash() -> str:
-    """Return a hash of the code and pinned requirements that every step depends on."""
+    """Return a hash of ml-cicd's code and pinned requirements, which every step depends on."""
     digest = hashlib.sha256()
-    for path in tree(Path.cwd(), CODE):
+    for path in code_paths():
         hash_path(digest, path)
     return digest.hexdigest()
+
+
+def hash_project(digest: hashlib._Hash, root: Path, leave_out: Iterable[Path]) -> None:
+    """Feed every file under ``root`` (names and contents) into ``digest``, but those under ``leave_out``.
+
+    Directories of caches and venvs (``SKIP_PARTS``) and those of ``leave_out`` are not entered.
+    """
+    skipped = {path.resolve() for path in leave_out}
+    for parent, dirs, files in os.walk(root):
+        here = Path(parent)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_PARTS and (here / d).resolve() not in skipped)
+        for name in sorted(files):
+            path = here / name
+            if path.resolve() in skipped or not path.is_file():
+                continue
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
 
 
 def tree(root: Path, names: Iterable[str]) -> list[Path]:

@@ -42,6 +42,7 @@ from pipeline.dag import Step, steps
 from pipeline.errors import PipelineError, os_error_line
 from pipeline.io import outdir
 from pipeline.io.run import RUN_ENV, new_run_id
+from pipeline.io.shipped import tool_root
 from pipeline.records import Run, StepOutcome, StepStatus
 from pipeline.runner.cache import StaleEntry, StepCache
 from pipeline.runner.processes import (
@@ -348,6 +349,9 @@ def _child_env(run: str | None) -> dict[str, str]:
     """Return a step's environment: this machine's, without any run id of the runner's own, plus ``run``."""
     env = {name: value for name, value in os.environ.items() if name != RUN_ENV}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # steps run `python -P -m pipeline` (a project's own pipeline/ never shadows ml-cicd's): they
+    # import the very ml-cicd this runner runs, installed or a checkout
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tool_root()), env.get("PYTHONPATH", "")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     if run is not None:
         env[RUN_ENV] = run

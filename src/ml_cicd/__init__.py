@@ -2,7 +2,7 @@
 
 Every function runs the ``python -m pipeline`` command that the host runner runs for the
 same step, so ``dagger call full-pipeline --source=.`` and
-``python -m pipeline run --config configs/pipeline.toml --out out`` execute one DAG.
+``python -m pipeline run --config ml-cicd.toml --out out`` execute one DAG.
 """
 
 from .main import MlCicd as MlCicd

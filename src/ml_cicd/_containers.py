@@ -14,12 +14,17 @@ from dagger import dag, function
 from .spec import (
     CA_PATH,
     CA_SECRET,
+    DOCKERFILE,
     ENV,
     INSTALL,
+    MODEL,
     PIP_CACHE_PATH,
     PIP_CACHE_VOLUME,
     PYTHON_IMAGE,
     REQUIREMENTS,
+    SERVE_REQUIREMENTS,
+    TOOL_CODE,
+    TOOL_DIR,
     WORKDIR,
     Argv,
     repository,
@@ -56,19 +61,41 @@ def ca_secret(pem: str) -> dagger.Secret:
     return dag.set_secret(CA_SECRET, pem)
 
 
-def python_env(source: dagger.Directory, ca: dagger.Secret | None) -> Build:
-    """Return a builder: pinned Python, its environment, pip cache, pinned requirements installed, no code yet."""
+def tool_source() -> dagger.Directory:
+    """Return the module's own source (dagger.json's include applied): ml-cicd's code, requirements, Dockerfile."""
+    return dag.current_module().source()
+
+
+def python_env(tool: dagger.Directory, ca: dagger.Secret | None) -> Build:
+    """Return a builder: pinned Python, its environment, pip cache, ml-cicd's requirements and code, no project yet.
+
+    Everything comes from ``tool``, the module's own source; the workdir is left at ``WORKDIR``,
+    where the project goes.
+    """
 
     def build(ctr: dagger.Container) -> dagger.Container:
         ctr = ctr.from_(PYTHON_IMAGE)
         for name, value in ENV:
             ctr = ctr.with_env_variable(name, value)
-        ctr = ctr.with_mounted_cache(PIP_CACHE_PATH, dag.cache_volume(PIP_CACHE_VOLUME)).with_workdir(WORKDIR)
+        ctr = ctr.with_mounted_cache(PIP_CACHE_PATH, dag.cache_volume(PIP_CACHE_VOLUME)).with_workdir(
+            TOOL_DIR
+        )
         for name in REQUIREMENTS:
-            ctr = ctr.with_file(f"{WORKDIR}/{name}", source.file(name))
-        return ctr.with_(with_ca(ca, INSTALL))
+            ctr = ctr.with_file(f"{TOOL_DIR}/{name}", tool.file(name))
+        ctr = ctr.with_(with_ca(ca, INSTALL))
+        for name in TOOL_CODE:
+            ctr = ctr.with_directory(f"{TOOL_DIR}/{name}", tool.directory(name))
+        return ctr.with_workdir(WORKDIR)
 
     return build
+
+
+def image_context(tool: dagger.Directory, model: dagger.Directory) -> dagger.Directory:
+    """Return the serving image's build context: ml-cicd's Dockerfile, serving requirements and model/, the artefact."""
+    context = dag.directory().with_file(DOCKERFILE, tool.file(DOCKERFILE))
+    for name in SERVE_REQUIREMENTS:
+        context = context.with_file(name, tool.file(name))
+    return context.with_directory("model", tool.directory("model")).with_directory(MODEL, model)
 
 
 def with_ca(ca: dagger.Secret | None, *argvs: Argv) -> Build:

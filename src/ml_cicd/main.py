@@ -16,6 +16,7 @@ tag may have moved; functions with side effects never reuse a result ("never").
 """
 
 import json
+import posixpath
 import tomllib
 import uuid
 from collections.abc import Callable, Coroutine
@@ -32,10 +33,12 @@ from ._containers import (
     ca_secret,
     champion_model,
     function_cached,
+    image_context,
     python_env,
     registry_auth,
     run,
     tag_mover,
+    tool_source,
 )
 from .spec import (
     CHAMPION,
@@ -63,6 +66,9 @@ from .spec import (
 )
 
 PROTECTED_TAG: Final[str] = "production"
+VERSION_FILE: Final[str] = (
+    "VERSION"  # ml-cicd's version, the one place (the wheel's version is read from it too)
+)
 FAILURE_REPORT: Final[str] = "/tmp/ml-cicd-report.md"  # where a failing call shows the report from
 SESSION, NEVER = "session", "never"
 ANY = dagger.ReturnType.ANY
@@ -72,7 +78,9 @@ Source = Annotated[
     DefaultPath("/"),
     Ignore(list(SOURCE_IGNORE)),
     Doc(
-        "project root; called as a remote module (-m), pass --source=. (the default is the module's own repository)"
+        "the team's project: its config, data, tests and lint settings (ml-cicd's own code comes from this "
+        "module). Called as a remote module (-m), pass --source=.: the default is the module's own "
+        "repository, ml-cicd's churn example"
     ),
 ]
 Full = Annotated[bool, Doc("train on every row instead of the configured CI sample (adds --full)")]
@@ -144,6 +152,9 @@ class MlCicd:
     repository: Annotated[
         str, Doc("repository URL for the image's source label, e.g. https://github.com/acme/churn")
     ] = ""
+    config: Annotated[str, Doc(f"the project's config file, a path inside --source (default {CONFIG})")] = (
+        CONFIG
+    )
     signing_key: Annotated[
         dagger.Secret | None,
         Doc(
@@ -155,14 +166,29 @@ class MlCicd:
     @function
     @check
     async def lint(self, source: Source) -> str:
-        """Run ruff check, ruff format --check, mypy and actionlint."""
+        """Run the project's lint commands (checks.lint of its config; default: ruff when it configures ruff)."""
         return await self._chain("lint", source, await self._ca()).stdout()
 
     @function
     @check
     async def test(self, source: Source) -> str:
-        """Run the default test suite (no slow, docker or dagger tests)."""
+        """Run the project's tests (checks.test of its config; default: pytest when it has tests/)."""
         return await self._chain("test", source, await self._ca()).stdout()
+
+    @function
+    async def version(self) -> str:
+        """Return this module's ml-cicd version (the version of the pip package built from the same source)."""
+        return (await tool_source().file(VERSION_FILE).contents()).strip()
+
+    @function
+    async def dev_checks(self) -> str:
+        """Run ml-cicd's own development checks (its lint, mypy, actionlint and tests) on the module's source."""
+        tool, ca = tool_source(), await self._ca()
+        out = ""
+        for name in ("lint", "test"):  # ml-cicd's own config (CONFIG) names its development checks
+            ctr = self._before(name, tool, ca, {}).with_(run(commands(step(name), False, CONFIG)))
+            out += await ctr.stdout()
+        return out
 
     @function
     @check
@@ -234,7 +260,7 @@ class MlCicd:
         """Build the serving image from the Dockerfile with the gated model inside (the first platform)."""
         ca, champ = await self._ca(), self._champion(champion, champion_image)
         gated = await self._passed_gate(source, ca, full, champ, revision)
-        return (await self._images(source, ca, gated, revision))[0]
+        return (await self._images(ca, gated, revision))[0]
 
     @function_cached(SESSION)
     async def smoke_test(
@@ -248,9 +274,9 @@ class MlCicd:
         """Start the serving image as a service and check /health and /predict through it."""
         ca, champ = await self._ca(), self._champion(champion, champion_image)
         gated = await self._passed_gate(source, ca, full, champ, revision)
-        image = (await self._images(source, ca, gated, revision))[0]
+        image = (await self._images(ca, gated, revision))[0]
         smoke = self._before("smoke_test", source, ca, {"gate": gated.directory(OUT)}, service=image)
-        return await smoke.with_(run(commands(step("smoke_test")))).stdout()
+        return await smoke.with_(run(self._commands("smoke_test"))).stdout()
 
     @function_cached(SESSION)
     async def step(
@@ -267,7 +293,7 @@ class MlCicd:
         spec = step(name)
         if spec.name == "smoke_test":
             gated = await self._passed_gate(source, ca, full, champ, revision)
-            image = (await self._images(source, ca, gated, revision))[0]
+            image = (await self._images(ca, gated, revision))[0]
             ctr = self._before(name, source, ca, {"gate": gated.directory(OUT)}, service=image)
         elif spec.name == "report":
             ran = await self._pipeline(source, champion, champion_image, full, revision)
@@ -279,7 +305,7 @@ class MlCicd:
                 for need in spec.inputs
             }
             ctr = self._before(name, source, ca, inputs, full, champ, revision)
-        return ctr.with_(run(commands(spec, full), ANY))
+        return ctr.with_(run(self._commands(name, full), ANY))
 
     @function_cached(NEVER)
     async def publish(
@@ -295,7 +321,7 @@ class MlCicd:
         _need_revision(address, revision)
         ca, champ = await self._ca(), self._champion(champion, champion_image)
         gated = await self._passed_gate(source, ca, full, champ, revision)
-        return await self._publish(await self._images(source, ca, gated, revision), address, revision)
+        return await self._publish(await self._images(ca, gated, revision), address, revision)
 
     @function_cached(NEVER)
     async def promote(
@@ -334,7 +360,7 @@ class MlCicd:
         """
         _need_revision(address, revision)
         if data is not None:
-            source = source.with_file(await _data_path(source), data)
+            source = source.with_file(await _data_path(source, self.config), data)
         ca, champ = await self._ca(), self._champion(None, champion_image)
         ran = Ran()
         for name in ("validate", "train", "evaluate", "gate"):
@@ -352,9 +378,9 @@ class MlCicd:
         not_better = retrain_outcome(ran.outcomes["gate"][1], gates, report)
         if not_better is not None:
             return not_better
-        images = await self._images(source, ca, gated, revision)
+        images = await self._images(ca, gated, revision)
         smoke = self._before("smoke_test", source, ca, {"gate": gated.directory(OUT)}, service=images[0])
-        await smoke.with_(run(commands(step("smoke_test")))).sync()
+        await smoke.with_(run(self._commands("smoke_test"))).sync()
         published = await self._publish(images, address, revision)
         return f"{report}\n\nPublished `{published}`.\n"
 
@@ -418,7 +444,7 @@ class MlCicd:
     ) -> dagger.Container:
         """Return step ``name``'s container before its commands: env, source, the inputs' out/, extras."""
         spec = step(name)
-        ctr = dag.container().with_(python_env(source, ca)).with_directory(WORKDIR, source)
+        ctr = dag.container().with_(python_env(tool_source(), ca)).with_directory(WORKDIR, source)
         ctr = ctr.with_mounted_cache(KEY_DIR, dag.cache_volume(KEY_VOLUME))
         if self.signing_key is not None:
             ctr = ctr.with_secret_variable(KEY_ENV, self.signing_key)
@@ -452,7 +478,9 @@ class MlCicd:
             for need in spec.inputs
         }
         ctr = self._before(name, source, ca, inputs, full, champion, revision)
-        return ctr.with_(run(commands(spec, full), ANY if name == "gate" else dagger.ReturnType.SUCCESS))
+        return ctr.with_(
+            run(self._commands(name, full), ANY if name == "gate" else dagger.ReturnType.SUCCESS)
+        )
 
     async def _passed_gate(
         self,
@@ -486,7 +514,7 @@ class MlCicd:
         inputs = {need: ran.containers[need].directory(OUT) for need in spec.inputs}
         ctr = self._before(name, source, ca, inputs, full, champion, revision, service)
         code = 0
-        for argv in commands(spec, full):
+        for argv in self._commands(name, full):
             ctr = ctr.with_exec(list(argv), expect=ANY)
             code = await ctr.exit_code()
             if code != 0:
@@ -520,7 +548,7 @@ class MlCicd:
             if ran.failed() is None:
                 await self._run_step(ran, name, source, ca, full, champ, revision)
         if ran.failed() is None:
-            images = await self._images(source, ca, ran.containers["gate"], revision)
+            images = await self._images(ca, ran.containers["gate"], revision)
             try:
                 await images[0].sync()
             except dagger.QueryError as error:
@@ -538,7 +566,7 @@ class MlCicd:
         for name in PRODUCERS:
             if name in ran.outs:
                 ctr = ctr.with_directory(f"{WORKDIR}/{OUT}", ran.outs[name])
-        argv = (*commands(step("report"))[0], *report_flags(ran.outcomes))
+        argv = (*self._commands("report")[0], *report_flags(ran.outcomes))
         return ctr.with_exec(list(argv))
 
     async def _report_text(self, ran: Ran, source: dagger.Directory, ca: dagger.Secret | None) -> str:
@@ -546,7 +574,7 @@ class MlCicd:
         return await ran.report.file(REPORT_FILE).contents()
 
     async def _images(
-        self, source: dagger.Directory, ca: dagger.Secret | None, gated: dagger.Container, revision: str
+        self, ca: dagger.Secret | None, gated: dagger.Container, revision: str
     ) -> list[dagger.Container]:
         """Build the serving image of the gated model for each platform, with the host build's labels."""
         out = gated.directory(OUT)
@@ -554,19 +582,23 @@ class MlCicd:
         metrics = json.loads(await out.file("metrics.json").contents())
         labels = image_labels(metadata, metrics, revision, self.repository)
         model = out.directory("model")
-        return [self._build(source, ca, model, labels, platform) for platform in platforms(self.platforms)]
+        return [self._build(ca, model, labels, platform) for platform in platforms(self.platforms)]
+
+    def _commands(self, name: str, full: bool = False) -> tuple[tuple[str, ...], ...]:
+        """Return step ``name``'s argv with this call's config."""
+        return commands(step(name), full, self.config)
 
     def _build(
         self,
-        source: dagger.Directory,
         ca: dagger.Secret | None,
         model: dagger.Directory,
         labels: dict[str, str],
         platform: str = PLATFORMS[0],
     ) -> dagger.Container:
+        """Build the serving image from ml-cicd's Dockerfile (the module's source), never the project's."""
         build_args = [dagger.BuildArg("BASE_IMAGE", PYTHON_IMAGE), dagger.BuildArg("MODEL_DIR", MODEL)]
         build_args += [dagger.BuildArg(name, value) for name, value in labels.items()]
-        context = source.with_directory(MODEL, model)
+        context = image_context(tool_source(), model)
         return context.docker_build(
             platform=dagger.Platform(platform),
             build_args=build_args,
@@ -595,9 +627,12 @@ def _need_revision(address: str, revision: str) -> None:
         raise ValueError(f"publishing to {address!r} needs --revision (the commit SHA used as the image tag)")
 
 
-async def _data_path(source: dagger.Directory) -> str:
-    """Return the configured table's path (``[data] path`` of the config), read from the source."""
-    return str(tomllib.loads(await source.file(CONFIG).contents())["data"]["path"])
+async def _data_path(source: dagger.Directory, config: str) -> str:
+    """Return the configured table's path in the source (``[data] path``, relative to the config's directory)."""
+    path = str(tomllib.loads(await source.file(config).contents())["data"]["path"])
+    return (
+        path if path.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(config), path))
+    )
 
 
 def failure_line(name: str, code: int) -> str:

@@ -3,14 +3,16 @@
 No Dagger engine runs on machines that reach only package registries; a Docker engine does. The
 replica builds the step image the module builds (same base up to the documented stand-in, same
 environment, requirement files and install), runs every step in the module's order in it with the
-module's argv, paths and ``out/`` hand-offs, builds the serving image with ``docker build`` from the
-source as the module passes it (its Ignore list, then the repository's own ``.dockerignore``),
-runs that image as service ``model``, smoke-tests it, and writes the report with every step's
-outcome. ``plan()`` is the step containers as operations; ``tests/dagger/test_replica.py`` holds it
+module's argv, paths and ``out/`` hand-offs, builds the serving image with ``docker build`` from
+the context the module gives the engine (ml-cicd's Dockerfile, serving requirements and ``model/``
+from the tool's tree, and the gated artefact), runs that image as service ``model``, smoke-tests it,
+and writes the report with every step's outcome. ml-cicd's own files come from ``--tool`` (the
+module's source: by default the repository this file is in), the team's from ``--source``. ``plan()`` is the step containers as operations; ``tests/dagger/test_replica.py`` holds it
 equal to the module's offline query plan.
 
     PYTHONPATH=src .venv/bin/python -m ml_cicd.replica --source . --base-image local/python:3.13-trixie \\
         --champion out/champion --ca-bundle /etc/ssl/certs/ca-certificates.crt
+    PYTHONPATH=src .venv/bin/python -m ml_cicd.replica --source ../their-repo --config ml/ml-cicd.toml
 
 Exit code: the first failing step's, as ``python -m pipeline run`` and ``dagger call full-pipeline``.
 """
@@ -34,6 +36,8 @@ from pathlib import Path
 from .spec import (
     CA_PATH,
     CHAMPION,
+    CONFIG,
+    DOCKERFILE,
     ENV,
     IMAGE_STEP,
     INSTALL,
@@ -49,9 +53,12 @@ from .spec import (
     PRODUCERS,
     PYTHON_IMAGE,
     REQUIREMENTS,
+    SERVE_REQUIREMENTS,
     SERVICE,
     SOURCE_IGNORE,
     STAND_IN,
+    TOOL_CODE,
+    TOOL_DIR,
     WORKDIR,
     commands,
     image_labels,
@@ -64,19 +71,21 @@ DOCKER = (
     "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 )  # Debian's: BuildKit via the daemon
 LOG_TAIL = 25
+MODULE_SOURCE = Path(__file__).resolve().parents[2]  # the repository holding this module: its source
 
 
 def environment(base_image: str, ca: bool) -> list[Op]:
-    """Return the operations that make the step environment (everything before the source)."""
+    """Return the operations that make the step environment (ml-cicd's requirements and code; no project yet)."""
     ops: list[Op] = [("from", base_image), *(("env", name, value) for name, value in ENV)]
-    ops += [("cache", PIP_CACHE_PATH, PIP_CACHE_VOLUME), ("workdir", WORKDIR)]
-    ops += [("file", f"{WORKDIR}/{name}", name) for name in REQUIREMENTS]
+    ops += [("cache", PIP_CACHE_PATH, PIP_CACHE_VOLUME), ("workdir", TOOL_DIR)]
+    ops += [("file", f"{TOOL_DIR}/{name}", name) for name in REQUIREMENTS]
     if ca:
         ops += [("secret", CA_PATH), ("env", "PIP_CERT", CA_PATH)]
     ops.append(("exec", *INSTALL))
     if ca:
         ops += [("unset", "PIP_CERT"), ("unmount", CA_PATH)]
-    return ops
+    ops += [("dir", f"{TOOL_DIR}/{name}", f"tool:{name}") for name in TOOL_CODE]
+    return [*ops, ("workdir", WORKDIR)]
 
 
 def plan(
@@ -90,6 +99,7 @@ def plan(
     inputs: Sequence[str] | None = None,
     flags: Sequence[str] = (),
     key: bool = False,
+    config: str = CONFIG,
 ) -> list[Op]:
     """Return step ``name``'s container as operations: environment, source, inputs' out/, extras, argv.
 
@@ -112,7 +122,7 @@ def plan(
         ops.append(("env", "GIT_COMMIT", revision))
     if spec.service:
         ops.append(("service", SERVICE, str(PORT)))
-    argvs = list(commands(spec, full))
+    argvs = list(commands(spec, full, config))
     argvs[-1] = (*argvs[-1], *flags)
     return ops + [("exec", *argv) for argv in argvs]
 
@@ -143,6 +153,8 @@ def dockerfile(ops: Sequence[Op]) -> str:
             lines.append(f"WORKDIR {args[0]}")
         elif kind == "file":
             lines.append(f"COPY {json.dumps([args[1], args[0]])}")
+        elif kind == "dir" and args[1].startswith("tool:"):
+            lines.append(f"COPY {json.dumps([args[1].removeprefix('tool:'), args[0]])}")
         elif kind == "exec":
             prefix = ["env", *(f"{k}={v}" for k, v in transient.items())] if transient else []
             lines.append(" ".join(["RUN", *mounts.values(), json.dumps([*prefix, *args])]))
@@ -224,6 +236,8 @@ class Replica:
     champion: Path | None = None
     full: bool = False
     revision: str = ""
+    tool: Path = MODULE_SOURCE  # the module's source: ml-cicd's code, requirements and Dockerfile
+    config: str = CONFIG  # the project's config, a path inside the source
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     tag: str = field(default_factory=lambda: f"ml-cicd-replica-{os.getpid()}")
 
@@ -235,7 +249,12 @@ class Replica:
         tree.mkdir(parents=True)
         files = copy_source(self.source, tree)
         self._say(f"source: {files} files of {self.source} (the module's Ignore list applied)")
-        image = self._step_image(tree)
+        tool = self.work / "tool"
+        shutil.rmtree(tool, ignore_errors=True)
+        tool.mkdir(parents=True)
+        files = copy_source(self.tool, tool)
+        self._say(f"tool: {files} files of {self.tool} (the module's source, dagger.json's include applied)")
+        image = self._step_image(tool)
         network = docker("network", "create", f"{self.tag}-net").stdout.strip()
         try:
             for name in ("lint", "test", "validate"):  # the module runs these three concurrently
@@ -245,7 +264,7 @@ class Replica:
                     break
                 self._step(name, image, tree)
             if not self._stopped():
-                served = self._serving_image(tree)
+                served = self._serving_image(tool)
                 if served:
                     with self._service(served, network):
                         self._step("smoke_test", image, tree, network)
@@ -276,8 +295,8 @@ class Replica:
                 print(f"         | {line}", file=sys.stderr)
             print(f"         full log: {log}", file=sys.stderr)
 
-    def _step_image(self, tree: Path) -> str:
-        """Build the step environment (the operations before the source) as an image; return its tag."""
+    def _step_image(self, tool: Path) -> str:
+        """Build the step environment (the operations before the project) from ``tool``; return its tag."""
         ops = environment(self.base_image, self.ca_bundle is not None)
         text = dockerfile(ops)
         context = self.work / "step-image"
@@ -285,8 +304,13 @@ class Replica:
         context.mkdir(parents=True)
         digest = hashlib.sha256(text.encode())
         for name in REQUIREMENTS:
-            shutil.copy2(tree / name, context / name)
-            digest.update((tree / name).read_bytes())
+            shutil.copy2(tool / name, context / name)
+            digest.update((tool / name).read_bytes())
+        for name in TOOL_CODE:
+            shutil.copytree(tool / name, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+            for path in sorted((context / name).rglob("*")):
+                if path.is_file():
+                    digest.update(path.relative_to(context).as_posix().encode() + path.read_bytes())
         (context / "Dockerfile").write_text(text)
         tag = f"ml-cicd-replica-steps:{digest.hexdigest()[:12]}"
         self._say(f"step image {tag} on {self.base_image} (pip install -r requirements-dev.txt)...")
@@ -318,6 +342,7 @@ class Replica:
             inputs=self._inputs(name),
             flags=flags,
             key=bool(os.environ.get(KEY_ENV)),
+            config=self.config,
         )
         ops = ops[ops.index(("dir", WORKDIR, "source")) :]  # the environment is the image
         log = self.work / "logs" / f"{name}.log"
@@ -374,13 +399,16 @@ class Replica:
             src = self.work / "outs" / origin.removeprefix("out:")
         docker("cp", f"{src}/.", f"{container}:{path}")
 
-    def _serving_image(self, tree: Path) -> str | None:
-        """Build the serving image as the module does: the source with out/model, its .dockerignore applied."""
+    def _serving_image(self, tool: Path) -> str | None:
+        """Build the serving image as the module does: ml-cicd's Dockerfile, requirements and model/, then out/model."""
         started = time.perf_counter()
         gate_out = self.work / "outs" / "gate"
         context = self.work / "image-context"
         shutil.rmtree(context, ignore_errors=True)
-        shutil.copytree(tree, context, symlinks=True)
+        context.mkdir(parents=True)
+        for name in (DOCKERFILE, *SERVE_REQUIREMENTS):
+            shutil.copy2(tool / name, context / name)
+        shutil.copytree(tool / "model", context / "model")
         shutil.copytree(gate_out / "model", context / MODEL)
         metadata = json.loads((gate_out / "model" / "metadata.json").read_text())
         metrics = json.loads((gate_out / "metrics.json").read_text())
@@ -446,7 +474,13 @@ def _error_line(log: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the replica."""
     parser = argparse.ArgumentParser(prog="python -m ml_cicd.replica", description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=Path("."), help="project root (default .)")
+    parser.add_argument("--source", type=Path, default=Path("."), help="the team's project (default .)")
+    parser.add_argument(
+        "--tool", type=Path, default=MODULE_SOURCE, help=f"the module's source (default {MODULE_SOURCE})"
+    )
+    parser.add_argument(
+        "--config", default=CONFIG, help=f"the project's config inside --source (default {CONFIG})"
+    )
     parser.add_argument(
         "--base-image",
         default=os.environ.get("ML_CICD_BASE_IMAGE") or STAND_IN,
@@ -473,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.champion.resolve() if args.champion else None,
         args.full,
         args.revision,
+        args.tool.resolve(),
+        args.config,
     )
     return replica.run()
 

@@ -1,8 +1,10 @@
 """The step containers as data: the one definition the Dagger module and the container replica build from.
 
-A step container is the pinned Python image, a few environment variables, the pinned requirements
-installed (a pip cache mounted, the CA bundle a secret around the install), the source at
-``WORKDIR``, the ``out/`` of the steps it needs, and the step's argv (``pipeline/dag.py``).
+A step container is the pinned Python image, a few environment variables, ml-cicd's pinned
+requirements installed (a pip cache mounted, the CA bundle a secret around the install) and its code
+at ``TOOL_DIR``, all taken from the module's own source (the "tool"); then the team's project (the
+``--source`` directory: its config, data, tests and lint settings) at ``WORKDIR``, the ``out/`` of
+the steps it needs, and the step's argv (``pipeline/dag.py``).
 ``_containers.py`` turns this into Dagger containers; ``replica.py`` into Docker commands;
 ``tests/dagger/test_replica.py`` holds the two equal. Nothing here imports dagger.
 """
@@ -26,7 +28,18 @@ PYTHON_VERSION: Final[str] = "3.13"
 STAND_IN: Final[str] = "local/python:3.13-trixie"
 
 WORKDIR: Final[str] = "/src"
+# ml-cicd's own code in every step container, from the module's source (never the caller's): a team's
+# top-level model/ or pipeline/ cannot shadow it, since steps run `python -P` (no working directory on sys.path).
+TOOL_DIR: Final[str] = "/opt/ml-cicd"
+TOOL_CODE: Final[tuple[str, ...]] = ("pipeline", "model")
+DOCKERFILE: Final[str] = "Dockerfile"
+SERVE_REQUIREMENTS: Final[tuple[str, ...]] = (
+    "requirements-serve-common.txt",
+    "requirements-serve.txt",
+    "requirements-serve-sklearn.txt",
+)
 ENV: Final[tuple[tuple[str, str], ...]] = (
+    ("PYTHONPATH", TOOL_DIR),
     ("PYTHONUNBUFFERED", "1"),
     ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
     ("PIP_ROOT_USER_ACTION", "ignore"),
@@ -34,13 +47,7 @@ ENV: Final[tuple[tuple[str, str], ...]] = (
 )
 PIP_CACHE_PATH: Final[str] = "/root/.cache/pip"
 PIP_CACHE_VOLUME: Final[str] = f"ml-cicd-pip-python{PYTHON_VERSION}"
-REQUIREMENTS: Final[tuple[str, ...]] = (
-    "requirements-serve-common.txt",
-    "requirements-serve.txt",
-    "requirements-serve-sklearn.txt",
-    "requirements.txt",
-    "requirements-dev.txt",
-)
+REQUIREMENTS: Final[tuple[str, ...]] = (*SERVE_REQUIREMENTS, "requirements.txt", "requirements-dev.txt")
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
 # The signing key (model/signing.py): the module's --signing-key secret as this variable, else a key the
 # engine keeps in a cache volume mounted where the pipeline looks for its key file (like a laptop's).
@@ -52,6 +59,7 @@ CA_PATH: Final[str] = f"/run/secrets/{CA_SECRET}"
 
 # What of the source directory a step sees: the module's Ignore list for --source (gitignore syntax;
 # Dagger applies it, and no .gitignore, to a Directory argument: core/modfunc.go, cmd/dagger/flags.go).
+# dagger.json's include list leaves out the same of the module's own source (a test holds them equal).
 SOURCE_IGNORE: Final[tuple[str, ...]] = (
     ".git",
     ".venv",
@@ -69,7 +77,9 @@ SOURCE_IGNORE: Final[tuple[str, ...]] = (
     "**/*.egg-info",
 )
 
-CONFIG: Final[str] = "configs/pipeline.toml"
+CONFIG: Final[str] = (
+    "ml-cicd.toml"  # the project's config in --source, unless the module's --config names another
+)
 OUT: Final[str] = "out"
 CHAMPION: Final[str] = f"{OUT}/champion"
 MODEL: Final[str] = f"{OUT}/model"
@@ -81,9 +91,8 @@ PLATFORMS: Final[tuple[str, ...]] = ("linux/amd64",)  # what production runs, wh
 HEADLINE_METRICS: Final[tuple[str, ...]] = ("roc_auc", "f1", "accuracy", "rmse", "r2", "mae")
 
 Argv = tuple[str, ...]
-_PY: Final[Argv] = ("python", "-m", "pipeline")
+_PY: Final[Argv] = ("python", "-P", "-m", "pipeline")
 _COMMON: Final[Argv] = ("--config", CONFIG, "--out", OUT)
-TEST_MARKERS: Final[str] = "not slow and not docker and not dagger"
 
 
 @dataclass(frozen=True)
@@ -101,12 +110,9 @@ class Step:
 
 
 STEPS: Final[tuple[Step, ...]] = (
-    Step(
-        "lint",
-        (("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",), ("actionlint",)),
-        git_marker=True,
-    ),
-    Step("test", (("python", "-m", "pytest", "-q", "-m", TEST_MARKERS),)),
+    # the team's own checks ([checks] of their config); actionlint finds a repository root by .git
+    Step("lint", ((*_PY, "checks", "lint", "--config", CONFIG),), git_marker=True),
+    Step("test", ((*_PY, "checks", "test", "--config", CONFIG),)),
     Step("validate", ((*_PY, "validate", *_COMMON),)),
     Step("train", ((*_PY, "train", *_COMMON),), revision=True, full=True),
     Step("evaluate", ((*_PY, "evaluate", *_COMMON),), inputs=("train",)),
@@ -149,9 +155,10 @@ def step(name: str) -> Step:
     raise KeyError(f"no step {name!r}; steps are {', '.join(s.name for s in STEPS)}")
 
 
-def commands(spec: Step, full: bool = False) -> tuple[Argv, ...]:
-    """Return the argv ``spec`` runs (``--full`` appended where it trains on every row)."""
-    return tuple((*argv, "--full") for argv in spec.commands) if full and spec.full else spec.commands
+def commands(spec: Step, full: bool = False, config: str = CONFIG) -> tuple[Argv, ...]:
+    """Return the argv ``spec`` runs with the project's ``config`` (``--full`` appended where it trains on every row)."""
+    argvs = tuple(tuple(config if arg == CONFIG else arg for arg in argv) for argv in spec.commands)
+    return tuple((*argv, "--full") for argv in argvs) if full and spec.full else argvs
 
 
 def report_flags(outcomes: dict[str, tuple[str, int, str]]) -> Argv:

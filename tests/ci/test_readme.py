@@ -91,7 +91,7 @@ def test_the_readme_docker_build_works_as_written(tmp_path: Path) -> None:
             pytest.fail("ML_CICD_REQUIRE_DOCKER=1 but no Docker engine answers")
         pytest.skip("no Docker engine: run scripts/docker-engine.sh")
     clone = fresh_copy(tmp_path / "clone")
-    assert main(["train", "--config", str(clone / "configs/pipeline.toml"), "--out", str(clone / "out")]) == 0
+    assert main(["train", "--config", str(clone / "ml-cicd.toml"), "--out", str(clone / "out")]) == 0
     # when the README's command runs, with the stand-in base the README documents for this machine
     command = re.search(r"^(docker build --build-arg MODEL_DIR=out/model .*) \.$", _readme(), re.M)
     assert command is not None, "the README's serving section has no `docker build ... .` line"

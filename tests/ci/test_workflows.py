@@ -33,10 +33,9 @@ PINS = {
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
 }
 SCHEMA = REPO.parent / "shared" / "reference" / "dagger.schema.json"
+
+
 # what loading the module needs; everything else at the top level must be excluded in dagger.json
-MODULE_FILES = {"dagger.json", "pyproject.toml", "uv.lock", "src", ".gitignore"}
-
-
 def _actionlint() -> str:
     found = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
     assert Path(found).exists(), (
@@ -306,7 +305,12 @@ class TestManifest:
         project = tomllib.loads((REPO / "pyproject.toml").read_text())
         assert manifest["name"] == project["project"]["name"] == "ml-cicd"
         assert manifest["sdk"] == {"source": "python"} and manifest["source"] == "."
-        assert project["project"]["dependencies"] == ["dagger-io"], "the engine injects its own dagger-io"
+        dependencies = project["project"]["dependencies"]
+        assert [d for d in dependencies if d.startswith("dagger-io")] == ["dagger-io>=0.21,<0.22"]
+        assert project["tool"]["uv"]["sources"]["dagger-io"] == {"path": "sdk", "editable": True}, (
+            "the engine's runtime installs its own generated SDK"
+        )
+        assert project["project"]["scripts"] == {"ml-cicd": "pipeline.cli:main"}
         entry = project["project"]["entry-points"]["dagger.mod"]["main_object"]
         module, _, cls = entry.partition(":")
         source = REPO / "src" / Path(*module.split(".")).with_suffix(".py")
@@ -314,19 +318,13 @@ class TestManifest:
             f"{entry} not in {source}"
         )
 
-    def test_loading_the_module_uploads_only_what_it_needs(self) -> None:
-        # given the top-level entries git would see (tracked or not ignored)
-        git = shutil.which("git")
-        if git is None or not (REPO / ".git").exists():
-            pytest.skip("needs git and a work tree to list the repository's files")
-        listed = subprocess.run(
-            [git, "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        top = {path.split("/", 1)[0] for path in listed}
+    def test_loading_the_module_uploads_the_tool_and_leaves_out_what_a_checkout_makes(self) -> None:
+        # given the module's include list and the Ignore list its --source gets (src/ml_cicd/spec.py)
+        sys.path.insert(0, str(REPO / "src"))
+        try:
+            from ml_cicd.spec import DOCKERFILE, REQUIREMENTS, SOURCE_IGNORE, TOOL_CODE
+        finally:
+            sys.path.remove(str(REPO / "src"))
         include = _manifest()["include"]
         assert isinstance(include, list) and all(p.startswith("!") for p in include), include
         excluded = [p[1:] for p in include]
@@ -334,7 +332,12 @@ class TestManifest:
         def is_excluded(name: str) -> bool:
             return any(fnmatch.fnmatch(name, pattern) for pattern in excluded)
 
-        # then everything but the module's own files is excluded, and those are not
-        uploaded = sorted(name for name in top - MODULE_FILES if not is_excluded(name))
-        assert not uploaded, f"dagger.json would upload {uploaded} to load the module: exclude them"
-        assert not [name for name in MODULE_FILES if is_excluded(name)], "dagger.json excludes a module file"
+        # then the module's source leaves out exactly what --source leaves out: venvs, caches, out/, the registry
+        assert excluded == list(SOURCE_IGNORE)
+        assert all(is_excluded(name) for name in (".venv", ".git", "out", "registry", "sdk", ".cache"))
+        # and keeps everything the steps take from it: ml-cicd's code, requirements, Dockerfile and version
+        tool_files = [*TOOL_CODE, *REQUIREMENTS, DOCKERFILE, "VERSION"]
+        assert not [name for name in tool_files if is_excluded(name)], (
+            "dagger.json excludes a file of the tool"
+        )
+        assert all((REPO / name).exists() for name in tool_files)

@@ -18,12 +18,13 @@ import subprocess
 import tarfile
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -34,10 +35,10 @@ import pytest
 
 from model.codec import write_record
 from pipeline.cli import main
-from pipeline.commands import image
 from pipeline.core.synth import churn_frame
 from pipeline.io import docker as engine
 from pipeline.records import Image
+from pipeline.steps import image
 from tests.conftest import REPO, default_config_dict, dump_toml, fit_artefact, write_project
 
 LOCAL_BASE = "local/python:3.13-trixie"
@@ -578,3 +579,27 @@ def test_an_unobtainable_base_image_fails_the_run_names_the_knob_and_registers_n
     report = (project.out / "report.md").read_text()
     assert report.startswith("# Model report: FAILED") and "Step **build_image** failed (exit 2)" in report
     assert "register skipped" in report and not (tmp_path / "project" / "registry" / "versions").exists()
+
+
+@docker
+def test_the_image_is_named_by_the_configs_repository_and_tag(built: dict[str, Any], tmp_path: Path) -> None:
+    # given the built fixture's model and a config naming the image's repository, then also its tag
+    raw = tomllib.loads(Path(built["config"]).read_text())
+    repository = f"clinic/biopsy-model-{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "named.toml"
+    tags = []
+    try:
+        for extra in ({}, {"image_tag": "candidate"}):
+            raw["serving"] = {**raw.get("serving", {}), "image_repository": repository, **extra}
+            config.write_text(dump_toml(raw))
+            # when the image step builds it through the CLI
+            argv = ["image", "build", "--config", str(config), "--out", str(built["out"])]
+            assert main([*argv, "--base-image", _base_image()]) == 0
+            tags.append(json.loads((Path(built["out"]) / "image.json").read_text())["tag"])
+        # then the name is the configured repository; the tag the model's sha256[:12], else the configured one
+        assert tags == [f"{repository}:{built['model_sha256'][:12]}", f"{repository}:candidate"]
+    finally:
+        for tag in tags:
+            subprocess.run([engine.docker_bin(), "rmi", "-f", tag], capture_output=True, check=False)
+        # the fixture's image.json is its own build's again
+        write_record(Path(built["out"]) / Image.FILE, Image(**{f.name: built[f.name] for f in fields(Image)}))

@@ -63,7 +63,10 @@ RETURNS = {
     "retrain": "str",
     "full_pipeline": "str",
     "step": "Container",
+    "version": "str",
+    "dev_checks": "str",
 }
+TOOL_FUNCTIONS = {"version", "dev_checks"}  # about ml-cicd itself: no step, no --source
 MUST_IGNORE = {".git", ".venv", "out", "registry", "**/__pycache__", ".cache"}
 CACHE = REPO / ".cache" / "ml-cicd-tests"
 
@@ -278,7 +281,9 @@ class TestRegistration:
             for name, fn in described["functions"].items()
             if "source" in fn["args"]
         }
-        assert set(with_source) == set(RETURNS) - {"promote", "rollback"}, sorted(with_source)
+        assert set(with_source) == set(RETURNS) - {"promote", "rollback"} - TOOL_FUNCTIONS, sorted(
+            with_source
+        )
         for name, source in with_source.items():
             assert source["type"] == "Directory" and source["default_path"] == "/", f"{name}: {source}"
             missing = MUST_IGNORE - set(source["ignore"] or [])
@@ -347,10 +352,11 @@ class TestLockfile:
         assert lock["version"] == 1 and lock["requires-python"] == project["project"]["requires-python"]
         assert root["source"] == {"editable": "."}
         sources = project["tool"]["uv"]["sources"]
-        expected = [
-            {"name": name} | ({"editable": sources[name]["path"]} if name in sources else {})
-            for name in project["project"]["dependencies"]
-        ]
+        expected = []
+        for requirement in project["project"]["dependencies"]:
+            name, specifier = re.match(r"([A-Za-z0-9_.-]+)(.*)", requirement).groups()  # type: ignore[union-attr]
+            pinned = {"editable": sources[name]["path"]} if name in sources else {"specifier": specifier}
+            expected.append({"name": name} | pinned)
         assert root["metadata"]["requires-dist"] == expected, (
             "uv.lock is stale: run `uv lock` (README, 'Lockfile')"
         )
@@ -404,26 +410,44 @@ class TestContainers:
         key = _calls(mount.args["cache"])[-1].args["key"]
         assert key == "ml-cicd-pip-python3.13", f"cache volume {key!r} should name pip and 3.13"
 
-    def test_requirements_are_installed_before_the_source_is_added(
+    def test_the_tool_comes_from_the_modules_source_and_only_the_project_from_source(
         self, ml: ModuleType, spec: ModuleType
     ) -> None:
-        # given a step container
-        calls = _calls(ml.MlCicd()._chain("train", dag.directory(), None))
-        # when the requirement files, the install and the source copy are located
-        files = [_index(calls, "withFile", path=f"/src/{name}") for name in spec.REQUIREMENTS]
+        # given a step container built with a --source directory
+        project = dag.directory()
+        calls = _calls(ml.MlCicd()._chain("train", project, None))
+        # when the requirement files, the install, ml-cicd's code and the project are located
+        files = [_index(calls, "withFile", path=f"{spec.TOOL_DIR}/{name}") for name in spec.REQUIREMENTS]
         install = _index(calls, "withExec", args=list(spec.INSTALL))
+        code = [_index(calls, "withDirectory", path=f"{spec.TOOL_DIR}/{name}") for name in spec.TOOL_CODE]
         source = _index(calls, "withDirectory", path="/src")
-        # then only requirement files precede the install, and the code comes after it
-        assert max(files) < install < source, f"order: files {files}, install {install}, source {source}"
+        # then requirements, install, code, project, in that order (a code or project change reuses the install)
+        assert max(files) < install < min(code) and max(code) < source, (files, install, code, source)
         assert set(spec.REQUIREMENTS) == {p.name for p in REPO.glob("requirements*.txt")}
+        # and every file of ml-cicd's is the module's own source, never the caller's --source
+        for index in (*files, *code):
+            chain = [c.name for c in _calls(calls[index].args["source"])]
+            assert chain[:2] == ["currentModule", "source"], chain
+        # and --source is used once: as the project at /src (config, data, tests, lint settings)
+        uses = [c for c in calls if c.name in ("withDirectory", "withFile") and c.args["source"] is project]
+        assert [c.args["path"] for c in uses] == ["/src"]
+        # and steps import ml-cicd's code, never a package of the project's of the same name
+        env = {c.args["name"]: c.args["value"] for c in calls if c.name == "withEnvVariable"}
+        assert env["PYTHONPATH"] == spec.TOOL_DIR
+        assert _execs(ml.MlCicd()._chain("train", project, None))[-1][:3] == ["python", "-P", "-m"]
 
     def test_lint_marks_the_repository_root_for_actionlint(self, ml: ModuleType) -> None:
         calls = _calls(ml.MlCicd()._chain("lint", dag.directory(), None))
         assert _index(calls, "withDirectory", path="/src") < _index(calls, "withDirectory", path="/src/.git")
 
-    def test_workdir_is_src_before_any_exec(self, ml: ModuleType) -> None:
+    def test_workdir_is_src_before_any_step_exec(self, ml: ModuleType, spec: ModuleType) -> None:
         calls = _calls(ml.MlCicd()._chain("lint", dag.directory(), None))
-        assert _index(calls, "withWorkdir", path="/src") < _index(calls, "withExec")
+        install = _index(calls, "withExec", args=list(spec.INSTALL))
+        workdirs = [i for i, c in enumerate(calls) if c.name == "withWorkdir"]
+        assert calls[workdirs[0]].args["path"] == spec.TOOL_DIR and workdirs[0] < install
+        assert calls[workdirs[-1]].args["path"] == "/src" and install < workdirs[-1]
+        execs = [i for i, c in enumerate(calls) if c.name == "withExec" and i != install]
+        assert execs and min(execs) > workdirs[-1]
 
     def test_ca_bundle_is_a_secret_mounted_only_for_the_install(
         self, ml: ModuleType, spec: ModuleType
@@ -502,10 +526,20 @@ class TestContainers:
         ca = dag.set_secret(spec.CA_SECRET, "pem")
         model = dag.directory()
         labels = {"REVISION": "abc123", "MODEL_SHA256": "f" * 64}
-        calls = _calls(ml.MlCicd()._build(dag.directory(), ca, model, labels))
-        # then the model goes into the build context at out/model and the build gets args and the secret
+        calls = _calls(ml.MlCicd()._build(ca, model, labels))
+        # then the context is ml-cicd's Dockerfile, serving requirements and model/ from the module's own
+        # source (never --source), then the model at out/model; the build gets args and the secret
         placed = _index(calls, "withDirectory", path="out/model")
         assert calls[placed].args["source"] is model and placed < _index(calls, "dockerBuild")
+        assert [c.name for c in calls][:2] == ["directory", "withFile"]
+        taken = {
+            c.args["path"]: _calls(c.args["source"])
+            for c in calls
+            if c.name in ("withFile", "withDirectory") and c.args["path"] != "out/model"
+        }
+        assert set(taken) == {"Dockerfile", *spec.SERVE_REQUIREMENTS, "model"}
+        for path, chain in taken.items():
+            assert [c.name for c in chain[:2]] == ["currentModule", "source"], f"{path} from {chain}"
         build = calls[_index(calls, "dockerBuild")]
         args = {arg["name"]: arg["value"] for arg in build.args["buildArgs"]}
         assert args == {"BASE_IMAGE": spec.PYTHON_IMAGE, "MODEL_DIR": "out/model"} | labels
@@ -519,7 +553,7 @@ class TestContainers:
         # given the module asked for two platforms
         module = ml.MlCicd(platforms="linux/amd64,linux/arm64")
         builds = [
-            module._build(dag.directory(), None, dag.directory(), {}, platform)
+            module._build(None, dag.directory(), {}, platform)
             for platform in spec.platforms(module.platforms)
         ]
         # then each build is for its platform, amd64 first (the one smoke-tested)
@@ -644,8 +678,9 @@ class TestContainers:
         ctr = asyncio.run(ml.MlCicd().step("gate", dag.directory()))
         calls = _calls(ctr)
         # then the gate ran last, with any exit code, so a failed gate still leaves its shell and out/
-        assert calls[-1].name == "withExec" and calls[-1].args["args"][:4] == [
+        assert calls[-1].name == "withExec" and calls[-1].args["args"][:5] == [
             "python",
+            "-P",
             "-m",
             "pipeline",
             "gate",
@@ -784,18 +819,18 @@ class TestLabels:
 class TestIdenticalDag:
     def test_steps_and_functions_correspond_one_to_one(self, ml: ModuleType) -> None:
         # given the host runner's table and the registered functions
-        table = {step.name: step for step in steps("configs/pipeline.toml", "out", "http://model:8080")}
+        table = {step.name: step for step in steps("ml-cicd.toml", "out", "http://model:8080")}
         functions = set(ml.MlCicd.__dagger_object_type__.functions) - {""}
         # then every step the module runs is a function, and every function is a step or composite
         in_dagger = {name for name, step in table.items() if not step.host_only}
         assert in_dagger <= functions, f"steps without a Dagger function: {sorted(in_dagger - functions)}"
-        stray = functions - set(table) - COMPOSITE
+        stray = functions - set(table) - COMPOSITE - TOOL_FUNCTIONS
         assert not stray, f"Dagger functions that are no step of pipeline/dag.py: {sorted(stray)}"
         assert not COMPOSITE & set(table), "a composite function shadows a step"
 
     def test_each_step_execs_the_host_runners_argv(self, ml: ModuleType, spec: ModuleType) -> None:
         # given every step the Dagger module runs, rendered as the host runner renders it
-        table = steps(config="configs/pipeline.toml", out="out", url="http://model:8080")
+        table = steps(config="ml-cicd.toml", out="out", url="http://model:8080")
         module = {s.name for s in spec.STEPS}
         for step in (s for s in table if not s.host_only and s.name != "build_image"):
             assert step.name in module, f"{step.name}: no step container in src/ml_cicd/spec.py"
@@ -826,10 +861,21 @@ class TestIdenticalDag:
         assert "gate=failed:1:no_regression failed" in flags
         assert "train=skipped:0:stopped after a failure" in flags
 
-    def test_the_test_marker_expression_is_the_host_runners(self, spec: ModuleType) -> None:
-        from pipeline.dag import TEST_MARKERS
-
-        assert spec.TEST_MARKERS == TEST_MARKERS
+    def test_the_modules_config_reaches_every_steps_argv(self, ml: ModuleType, spec: ModuleType) -> None:
+        # given the module called with another config (a path inside --source)
+        module = ml.MlCicd(config="ml/clinic.toml")
+        table = {s.name: s for s in steps(config="ml/clinic.toml", out="out", url="http://model:8080")}
+        for name in ("lint", "test", "validate", "train", "evaluate", "gate"):
+            # when the step's container is built offline
+            execs = _execs(module._chain(name, dag.directory(), None))
+            # then its commands are the host runner's with that config, lint and test the project's checks
+            assert execs[-1] == list(table[name].commands[-1]), name
+        assert table["lint"].commands == (
+            ("python", "-P", "-m", "pipeline", "checks", "lint", "--config", "ml/clinic.toml"),
+        )
+        assert table["test"].commands == (
+            ("python", "-P", "-m", "pipeline", "checks", "test", "--config", "ml/clinic.toml"),
+        )
 
 
 # --- with a real engine ----------------------------------------------------------------------
@@ -867,7 +913,7 @@ class TestWithEngine:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
         if threshold is not None:
-            config = root / "configs" / "pipeline.toml"
+            config = root / "ml-cicd.toml"
             raw = tomllib.loads(config.read_text())
             raw["gates"]["metric"][0]["threshold"] = threshold
             config.write_text(dump_toml(raw))

@@ -9,6 +9,7 @@ in ``.ci/run`` (Docker engine, end to end).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,7 @@ import dagger
 import pytest
 from dagger import dag
 
-from tests.conftest import REPO
+from tests.conftest import FOREIGN_TABLE, FOREIGN_TARGET, REPO, foreign_repo
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,11 @@ def _ops(ctr: dagger.Container, origins: dict[int, str]) -> list[tuple[str, ...]
             ops.append(("exec", *args["args"]))
         elif call.name == "withDirectory":
             source = args["source"]
-            empty = [c.name for c in _calls(source)] == ["directory"]
+            chain = _calls(source)
+            empty = [c.name for c in chain] == ["directory"]
+            if [c.name for c in chain] == ["currentModule", "source", "directory"]:  # the module's own files
+                ops.append(("dir", args["path"], f"tool:{chain[-1].args['path']}"))
+                continue
             ops.append(("dir", args["path"], origins.get(id(source)) or ("empty" if empty else "?")))
         elif call.name == "withSecretVariable":
             ops.append(("secret-env", args["name"]))
@@ -149,8 +154,13 @@ def test_the_replicas_step_image_is_the_environment_as_a_dockerfile(pkg: dict[st
     lines = text.splitlines()
     assert lines[0] == "FROM local/python:3.13-trixie"
     assert 'ENV PYTHONUNBUFFERED="1"' in lines and "WORKDIR /src" in lines
-    assert all(f'COPY ["{n}", "/src/{n}"]' in lines for n in spec.REQUIREMENTS)
-    install = lines[-1]
+    assert all(f'COPY ["{n}", "{spec.TOOL_DIR}/{n}"]' in lines for n in spec.REQUIREMENTS)
+    # ml-cicd's code after the install (a code change reuses it), then the project's workdir
+    assert lines[-3:] == [
+        *(f'COPY ["{n}", "{spec.TOOL_DIR}/{n}"]' for n in spec.TOOL_CODE),
+        f"WORKDIR {spec.WORKDIR}",
+    ]
+    install = lines[-4]
     # the pip cache and the CA are mounts of the install only; PIP_CERT is set for it alone
     assert install.startswith("RUN --mount=type=cache,id=ml-cicd-pip-python3.13,target=/root/.cache/pip ")
     assert "--mount=type=secret,id=ca-bundle,target=/run/secrets/ca-bundle" in install
@@ -209,3 +219,41 @@ def test_the_replica_copies_a_clone_without_the_ignored_files(
     # then only the project's own files arrive, .dockerignore among them (the image build applies it)
     got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert got == [".dockerignore", "pipeline/cli.py"] and count == 2
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_another_teams_repository_passes_the_replica_with_ml_cicds_files_from_the_module(
+    pkg: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    # given a Docker engine, and another team's repository onboarded with `init` (no file of ml-cicd's in it)
+    from pipeline.cli import main
+    from pipeline.io import docker as engine
+
+    if not engine.engine_available():
+        if os.environ.get("ML_CICD_REQUIRE_DOCKER") == "1":
+            pytest.fail(
+                "ML_CICD_REQUIRE_DOCKER=1 but no Docker engine answers (run scripts/docker-engine.sh)"
+            )
+        pytest.skip("no Docker engine: run scripts/docker-engine.sh")
+    team = foreign_repo(tmp_path / "clinic")
+    config = ["--config", str(team / "ml-cicd.toml"), "--ci", "none"]
+    assert main(["init", str(team / FOREIGN_TABLE), "--target", FOREIGN_TARGET, *config]) == 0
+    ca = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
+    # when the replica runs the module's DAG on it, the tool taken from this checkout (the module's source)
+    replica = pkg["replica"].Replica(
+        team,
+        tmp_path / "work",
+        base_image=os.environ.get("ML_CICD_BASE_IMAGE") or pkg["spec"].STAND_IN,
+        ca_bundle=ca if ca.is_file() else None,
+        tool=REPO,
+    )
+    code = replica.run()
+    # then every step passed: the team's test ran, their lint had nothing to run, the report names their table
+    logs = tmp_path / "work" / "logs"
+    assert code == 0, {n: o.note for n, o in replica.outcomes.items() if o.status != "ok"}
+    assert [n for n, o in replica.outcomes.items() if o.status != "ok"] == []
+    assert "1 passed" in (logs / "test.log").read_text()
+    assert "lint: skipped: nothing to run" in (logs / "lint.log").read_text()
+    report = (tmp_path / "work" / "outs" / "report" / "report.md").read_text()
+    assert report.startswith("# Model report: PASSED") and "from clinic_biopsies.csv" in report

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dag import CODE
+from pipeline.io.shipped import DOCKERFILE, SERVE_REQUIREMENTS, VERSION
 from pipeline.runner.processes import LOCK_FILE
 from tests.conftest import REPO, Project
 from tests.runner.test_signals import start_runner
@@ -55,8 +55,8 @@ def test_a_second_run_on_the_same_out_waits_for_the_first_saying_so(tmp_path: Pa
 
 
 def snapshot(root: Path) -> Path:
-    """Copy the code every step depends on (``dag.CODE``) to ``root``: edits to the checkout meanwhile change no key."""
-    for name in CODE:
+    """Copy ml-cicd's code and shipped files to ``root``: edits to the checkout meanwhile change no key."""
+    for name in ("pipeline", "model", DOCKERFILE, VERSION, *SERVE_REQUIREMENTS):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
