@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from model.artifact import read_metadata  # noqa: E402
 from model.runtime import load_model  # noqa: E402
 from pipeline.core.values import json_records  # noqa: E402
+from tests.conftest import repo_config_text  # noqa: E402
 
 MODELS = {
     "logistic_regression": "C = 1.0\nmax_iter = 1000",
@@ -37,7 +38,7 @@ MODELS = {
 
 def train(root: Path, kind: str) -> Path:
     """Train ``kind`` on the bundled data into ``root``; return the model directory."""
-    text = (REPO / "ml-cicd.toml").read_text().replace('path = "registry"', f'path = "{root / "registry"}"')
+    text = repo_config_text(root)
     text = text.replace('kind = "logistic_regression"', f'kind = "{kind}"').replace(
         "C = 1.0\nmax_iter = 1000", MODELS[kind]
     )

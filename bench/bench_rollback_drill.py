@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.io import docker  # noqa: E402
 from pipeline.steps import image  # noqa: E402
+from tests.conftest import repo_config_text  # noqa: E402
 
 
 def _cli(*args: str) -> None:
@@ -77,8 +78,7 @@ class Drill:
 
     def train(self, version: int, c: str) -> str:
         """Train, gate and register one version; return its model sha256."""
-        text = (REPO / "ml-cicd.toml").read_text()
-        text = text.replace('path = "registry"', f'path = "{self.root / "registry"}"')
+        text = repo_config_text(self.root)
         config = self.root / f"v{version}.toml"
         config.write_text(text.replace("C = 1.0", f"C = {c}"))
         out = self.root / f"out{version}"

@@ -22,6 +22,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import repo_config_text  # noqa: E402
+
 STATUS = re.compile(r"^[ \t]+(ok|cached|FAILED)[ \t]+(\w+)[ \t]*([0-9]+\.[0-9]+)?s?", re.MULTILINE)
 
 
@@ -41,9 +45,8 @@ def _round(repo: Path, cached_runs: int) -> tuple[float, list[float], dict[str, 
     """One cold run and ``cached_runs`` unchanged runs of ``repo`` in a fresh temp dir."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        text = (repo / "ml-cicd.toml").read_text()
         config = root / "pipeline.toml"
-        config.write_text(text.replace('path = "registry"', f'path = "{root / "registry"}"'))
+        config.write_text(repo_config_text(root, repo))
         cold, steps = _run(repo, config, root / "out", root / "cache")
         cached = [_run(repo, config, root / "out", root / "cache")[0] for _ in range(cached_runs)]
     return cold, cached, steps

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from pipeline.io import docker  # noqa: E402
 from pipeline.steps import image  # noqa: E402
 from tests.conftest import CHURN_RECORD as RECORD  # noqa: E402
+from tests.conftest import repo_config_text  # noqa: E402
 
 LUA = REPO / "bench" / "wrk_post.lua"
 MLSERVER_PINS = REPO / "bench" / "requirements-mlserver.txt"
@@ -298,9 +299,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = work / "pipeline.toml"
-        text = (
-            (REPO / "ml-cicd.toml").read_text().replace('path = "registry"', f'path = "{work / "registry"}"')
-        )
+        text = repo_config_text(work)
         if args.kind != "logistic_regression":
             text = text.replace('kind = "logistic_regression"', f'kind = "{args.kind}"').replace(
                 "C = 1.0\nmax_iter = 1000", "n_estimators = 100"

@@ -114,6 +114,18 @@ def _is_table_array(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
+def repo_config_text(where: Path, repo: Path = REPO) -> str:
+    """Return ``repo``'s ml-cicd.toml, comments kept, for a copy written under ``where``.
+
+    Its table and drift reference are named absolutely (a config's relative paths are its own
+    directory's) and its registry is ``where/registry``.
+    """
+    text = (repo / "ml-cicd.toml").read_text().replace('path = "registry"', f'path = "{where / "registry"}"')
+    for name in ("data/churn.csv", "data/churn_reference.csv"):
+        text = text.replace(f'"{name}"', f'"{repo / name}"')
+    return text
+
+
 def default_config_dict() -> dict[str, Any]:
     """Return the repo's default config as a dict (a fresh copy each call)."""
     return tomllib.loads(DEFAULT_CONFIG.read_text())

@@ -37,6 +37,7 @@ from model.codec import write_record
 from pipeline.cli import main
 from pipeline.core.synth import churn_frame
 from pipeline.io import docker as engine
+from pipeline.io.shipped import SERVE_REQUIREMENTS
 from pipeline.records import Image
 from pipeline.steps import image
 from tests.conftest import REPO, default_config_dict, dump_toml, fit_artefact, write_project
@@ -391,7 +392,7 @@ def test_an_index_url_with_credentials_reaches_pip_and_no_command_line_layer_or_
     index = _index_with_credentials(marker)
     context = tmp_path / "context"
     context.mkdir()
-    for name in ("Dockerfile", *image.REQUIREMENTS):
+    for name in ("Dockerfile", *SERVE_REQUIREMENTS):
         shutil.copy2(REPO / name, context / name)
     shutil.copytree(REPO / "model", context / "model", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(built["out"] / "model", context / "artefact")
