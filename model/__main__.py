@@ -5,7 +5,8 @@
 Defaults come from the environment: ``MODEL_DIR``, ``HOST`` (0.0.0.0), ``PORT`` (8080),
 ``MODEL_WORKERS`` (the CPUs this process may use, within a container's CPU quota),
 ``MODEL_RUNTIME`` (auto: ONNX Runtime when the artefact ships an ONNX form, else
-scikit-learn), ``MODEL_MAX_BATCH`` (1000), ``MODEL_MAX_BODY_BYTES`` (4 MiB) and ``MODEL_DOCS``
+scikit-learn), ``MODEL_THREADS`` (1: the threads the model's runtime may use for a prediction, in
+each worker), ``MODEL_MAX_BATCH`` (1000), ``MODEL_MAX_BODY_BYTES`` (4 MiB) and ``MODEL_DOCS``
 (off: no ``/docs``, ``/redoc`` or ``/openapi.json``). Connections, per worker process:
 ``MODEL_KEEP_ALIVE_SECONDS`` (5: an idle keep-alive connection is closed that long after its
 last answer), ``MODEL_HEADER_TIMEOUT_SECONDS`` (10: a connection that has not delivered complete
@@ -114,6 +115,7 @@ def serve(
     keep_alive: int | None = None,
     header_timeout: int | None = None,
     max_connections: int | None = None,
+    threads: int | None = None,
 ) -> int:
     """Run the server until SIGTERM/SIGINT; return 0, or 2 when the model or the options are unusable.
 
@@ -127,6 +129,7 @@ def serve(
         settings.limit(max_body_bytes, settings.MAX_BODY_ENV, settings.DEFAULT_MAX_BODY_BYTES)
         with_docs = settings.docs(docs)
         connections = settings.connections(keep_alive, header_timeout, max_connections)
+        cap = settings.threads(threads)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -134,12 +137,26 @@ def serve(
     make_room(connections.max_connections)
     if workers > 1:
         return _serve_workers(
-            Path(model_dir), host, port, max_batch, max_body_bytes, chosen, workers, with_docs, connections
+            Path(model_dir),
+            host,
+            port,
+            max_batch,
+            max_body_bytes,
+            chosen,
+            workers,
+            with_docs,
+            connections,
+            cap,
         )
     from model.app import ServerConfig, create_app, hide_load_traceback
 
     app = create_app(
-        Path(model_dir), max_batch=max_batch, max_body_bytes=max_body_bytes, runtime=chosen, docs=with_docs
+        Path(model_dir),
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        runtime=chosen,
+        docs=with_docs,
+        threads=cap,
     )
     config = ServerConfig(app, connections, **_options(host, port))
     server = _Server(config, app)
@@ -163,6 +180,7 @@ def _serve_workers(
     workers: int,
     docs: bool,
     connections: settings.Connections,
+    threads: int,
 ) -> int:
     """Serve with ``workers`` processes on one socket; each loads the model (``model.app:app_from_env``).
 
@@ -176,7 +194,7 @@ def _serve_workers(
         return 2
     env: dict[str, object] = {settings.MODEL_DIR_ENV: model_dir.resolve(), settings.RUNTIME_ENV: runtime}
     env |= {settings.MAX_BATCH_ENV: max_batch, settings.MAX_BODY_ENV: max_body_bytes}
-    env[settings.DOCS_ENV] = "1" if docs else "0"
+    env |= {settings.DOCS_ENV: "1" if docs else "0", settings.THREADS_ENV: threads}
     for name, value in env.items():
         if value is not None:
             os.environ[name] = str(value)  # the worker processes read their settings from here
@@ -287,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         help="auto (ONNX when the artefact ships it), onnx or sklearn (default $MODEL_RUNTIME or auto)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads the model's runtime may use for one prediction, per worker (default $MODEL_THREADS or 1)",
+    )
+    parser.add_argument(
         "--max-batch", type=int, help="records per request (default $MODEL_MAX_BATCH or 1000)"
     )
     parser.add_argument(
@@ -344,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_alive=args.keep_alive,
         header_timeout=args.header_timeout,
         max_connections=args.max_connections,
+        threads=args.threads,
     )
 
 

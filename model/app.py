@@ -4,7 +4,7 @@ Endpoints:
 
 - ``GET /health``: the process is alive (always 200).
 - ``GET /ready``: 200 once the model is loaded, 503 before.
-- ``GET /metadata``: version, runtime, features, labels, metrics, hashes, limits.
+- ``GET /metadata``: version, runtime, features, labels, metrics, hashes, limits, threads.
 - ``POST /predict``: a batch of records, validated against the feature schema in the metadata
   (``model/request.py``) and answered by ``model/runtime.py``.
 - ``GET /metrics``: Prometheus text format (requests, errors, latency, predictions per class,
@@ -107,13 +107,15 @@ def create_app(
     max_body_bytes: int | None = None,
     runtime: Runtime | None = None,
     docs: bool | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """Return the API for the artefact in ``model_dir``; the model is loaded at startup.
 
-    ``max_batch``, ``max_body_bytes``, ``runtime`` and ``docs`` default to the environment
-    variables ``MODEL_MAX_BATCH``, ``MODEL_MAX_BODY_BYTES``, ``MODEL_RUNTIME`` and ``MODEL_DOCS``,
-    else 1000 records, 4 MiB, ``auto`` (ONNX Runtime when the artefact ships an ONNX form) and
-    no API docs. Startup raises :class:`ArtifactError` for a missing, tampered or incompatible
+    ``max_batch``, ``max_body_bytes``, ``runtime``, ``docs`` and ``threads`` default to the
+    environment variables ``MODEL_MAX_BATCH``, ``MODEL_MAX_BODY_BYTES``, ``MODEL_RUNTIME``,
+    ``MODEL_DOCS`` and ``MODEL_THREADS``, else 1000 records, 4 MiB, ``auto`` (ONNX Runtime when
+    the artefact ships an ONNX form), no API docs and 1 thread for the model's runtime per
+    prediction. Startup raises :class:`ArtifactError` for a missing, tampered or incompatible
     artefact.
     """
     model_dir = Path(model_dir)
@@ -123,12 +125,13 @@ def create_app(
     )
     chosen = settings.runtime(runtime)
     with_docs = settings.docs(docs)
+    cap = settings.threads(threads)
     telemetry = Telemetry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         try:
-            loaded = load_model(model_dir, chosen)
+            loaded = load_model(model_dir, chosen, cap)
         except ArtifactError as exc:
             app.state.load_error = str(exc)
             _tell_parent(str(exc))
@@ -197,6 +200,7 @@ def create_app(
                 "out_of_range": meta.out_of_range,
                 "max_batch": limits.max_batch,
                 "max_body_bytes": limits.max_body_bytes,
+                "threads": loaded.threads,
             }
         )
 
@@ -214,7 +218,7 @@ def create_app(
         return await run_in_threadpool(answer, loaded, body)
 
     def answer(loaded: LoadedModel, body: bytes) -> Response:
-        records = parse_records(body, loaded.request_model, limits.max_batch)
+        records = parse_records(body, loaded.request_model, limits.max_batch, loaded.booleans)
         if isinstance(records, Response):
             return records
         result, counts = predict_records(loaded, records)

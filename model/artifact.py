@@ -205,6 +205,18 @@ def load_artifact(directory: Path, what: str = "") -> tuple[Any, ModelMetadata]:
     model_path = Path(directory) / metadata.model_file
     try:
         estimator = joblib.load(model_path)
+    except ModuleNotFoundError as exc:  # the model's own library or code is not installed here
+        raise ArtifactError(
+            f"{model_path}: the model ({metadata.kind}) needs the Python module {exc.name!r}, which is not "
+            f"installed here{_extra_hint(metadata.kind)}"
+        ) from None
     except Exception as exc:  # unpickling can raise nearly anything
         raise ArtifactError(f"{model_path}: cannot load model ({exc})") from None
     return estimator, metadata
+
+
+def _extra_hint(kind: str) -> str:
+    """Return how to install what a model of ``kind`` needs, when an optional extra provides it."""
+    from model.boosted import BOOST_EXTRA, BOOSTED
+
+    return f" (pip install '{BOOST_EXTRA}')" if kind in BOOSTED else ""

@@ -1,9 +1,10 @@
 """The model's ONNX form in ONNX Runtime: loaded once, fed straight from validated records.
 
-One thread per session (``intra_op`` and ``inter_op``): a single row takes microseconds, a
-thread pool would compete with the server on a small machine, and a fixed summation order keeps
-a forest's probabilities identical from call to call (with more threads, rows whose probability
-is exactly 0.5 can flip). ONNX Runtime is imported only here, with its telemetry switched off
+One thread per session by default (``intra_op`` and ``inter_op``; ``MODEL_THREADS`` in
+``model/settings.py`` sets another number): a single row takes microseconds, a thread pool would
+compete with the server on a small machine, and a fixed summation order keeps a forest's
+probabilities identical from call to call (with more threads, rows whose probability is exactly
+0.5 can flip). ONNX Runtime is imported only here, with its telemetry switched off
 (``ORT_DISABLE_TELEMETRY=1`` unless set otherwise: since 1.29 it would otherwise try to reach
 Microsoft's collector and write a device id under ``~/.cache``).
 """
@@ -21,11 +22,11 @@ import numpy as np
 
 from model.inputs import onnx_feeds
 from model.records import Feature, Label
+from model.settings import DEFAULT_THREADS
 
 ONNX_FILE = "model.onnx"
 CLASSES_KEY = "ml_cicd_classes"  # ONNX metadata entry: a classifier's classes as JSON, in output order
 INPUTS_KEY = "ml_cicd_inputs"  # ONNX metadata entry: feature name -> graph input name, as JSON
-THREADS = 1
 
 
 def onnxruntime() -> ModuleType:
@@ -53,16 +54,19 @@ class CompiledModel:
         return np.asarray(outputs[0]).reshape(-1), np.asarray(outputs[1], dtype=np.float64)
 
 
-def load_compiled(model: bytes, features: Sequence[Feature], labels: Sequence[Label] | None) -> CompiledModel:
+def load_compiled(
+    model: bytes, features: Sequence[Feature], labels: Sequence[Label] | None, threads: int = DEFAULT_THREADS
+) -> CompiledModel:
     """Return a session for the ONNX ``model`` bytes; raise ``ValueError`` when it cannot serve.
 
     ``labels`` are the classes the metadata names (None: a regressor); a classifier's ONNX file
-    records its own, which must be the same, in the same order.
+    records its own, which must be the same, in the same order. ``threads``: the session's
+    intra-op and inter-op threads.
     """
     ort = onnxruntime()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    options.inter_op_num_threads = THREADS
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = threads
     options.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
     try:
         session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -32,6 +32,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from model.boosted import BOOST_EXTRA, BOOSTED, BOOSTED_DEFAULTS
 from model.inputs import MISSING_CATEGORY, category_text
 
 ESTIMATORS: dict[str, dict[str, type]] = {
@@ -85,8 +86,19 @@ def estimator_class(kind: str, task: str) -> type:
     kinds = ESTIMATORS.get(task)
     if kinds is None:
         raise ValueError(f"unknown task {task!r}, expected one of: {', '.join(ESTIMATORS)}")
+    if kind in BOOSTED:
+        from model.boosted import estimator
+
+        try:
+            return estimator(kind, task)
+        except ImportError as exc:
+            raise ValueError(
+                f"model kind {kind!r} needs the {exc.name or kind} package, an optional extra: "
+                f"pip install '{BOOST_EXTRA}'"
+            ) from None
     if kind not in kinds:
-        raise ValueError(f"unknown model kind {kind!r} for {task}, expected one of: {', '.join(kinds)}")
+        known = ", ".join([*kinds, *BOOSTED])
+        raise ValueError(f"unknown model kind {kind!r} for {task}, expected one of: {known}")
     return kinds[kind]
 
 
@@ -105,7 +117,7 @@ def build_pipeline(
     ``fit`` (``set_params`` rejects unknown names here).
     """
     cls = estimator_class(kind, task)
-    estimator = cls()
+    estimator = cls(**BOOSTED_DEFAULTS.get(kind, {}))
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=random_state)
     if params:

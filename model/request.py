@@ -2,31 +2,47 @@
 
 Every feature is required and nothing else is allowed; numeric features take JSON numbers
 (not strings or booleans), categorical ones a string (or the type of their allowed values),
-boolean ones ``true``/``false``; ``null`` only where the feature is nullable. A bad record is
-answered with 422 naming the field (``records[3].tenure_months: input should be a valid
-number, got string``), a batch over ``max_batch`` records or a body over ``max_body_bytes``
-with 413. A value of the right type outside the schema's range or allowed values is the
-model's ``out_of_range`` policy: ``count`` serves it (the app counts it per feature, a drift
-signal: ``out_of_range_counts``), ``reject`` answers 422.
+boolean ones every spelling training reads a boolean by (``true``/``false``, ``1``/``0``, and
+``"yes"``/``"no"`` and the other words of ``BOOLEAN_WORDS`` in any case, ``model/inputs.py``),
+handed on as ``True``/``False`` so both runtimes see what training saw; ``null`` only where the
+feature is nullable. A bad record is answered with 422 naming the field
+(``records[3].tenure_months: input should be a valid number, got string``), a batch over
+``max_batch`` records or a body over ``max_body_bytes`` with 413. A value of the right type
+outside the schema's range or allowed values is the model's ``out_of_range`` policy: ``count``
+serves it (the app counts it per feature, a drift signal: ``out_of_range_counts``), ``reject``
+answers 422.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
+from model.inputs import BOOLEAN_SPELLINGS, BOOLEAN_WORDS, boolean_value
 from model.records import Feature, OutOfRange
 
 MAX_REPORTED_ERRORS = 20
 FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: ONNX Runtime takes numbers as float32
+BOOLEAN_DESCRIPTION = (
+    f"A boolean: {BOOLEAN_SPELLINGS}, surrounding spaces ignored. true, 1 and the first word of each "
+    "pair mean true (1 to the model); false, 0 and the second mean false (0)."
+)
 
 
 def request_model(features: Sequence[Feature], out_of_range: OutOfRange = "count") -> type[BaseModel]:
@@ -61,7 +77,7 @@ def value_checker(spec: Feature, reject: bool = True) -> Callable[[Any], Any]:
             accepted |= {int, float}
     expected = {
         "numeric": "a valid number",
-        "boolean": "a valid boolean (true or false)",
+        "boolean": f"a boolean ({BOOLEAN_SPELLINGS})",
         "categorical": "a " + " or ".join(sorted({_JSON_TYPES.get(t, t.__name__) for t in accepted})),
     }[kind]
 
@@ -95,11 +111,17 @@ def value_checker(spec: Feature, reject: bool = True) -> Callable[[Any], Any]:
                     {"max": _number(high), "value": value},
                 )
         elif kind == "boolean":
-            if not isinstance(value, bool):
-                raise _type_error(expected, value)
+            meaning = boolean_value(value)
+            if meaning is None:
+                raise PydanticCustomError(
+                    "boolean_spelling",
+                    "input should be {expected}, got {got}",
+                    {"expected": expected, "got": _shown(value)},
+                )
+            value = meaning
         elif type(value) not in accepted:
             raise _type_error(expected, value)
-        if reject and allowed is not None and not any(_same(value, a) for a in allowed):
+        if reject and allowed is not None and not _is_allowed(value, spec):
             raise PydanticCustomError(
                 "not_allowed",
                 "input should be one of {allowed}, got {value}",
@@ -129,13 +151,24 @@ def _outside(value: Any, spec: Feature) -> bool:
         (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
     ):
         return True
-    return spec.allowed is not None and not any(_same(value, a) for a in spec.allowed)
+    return spec.allowed is not None and not _is_allowed(value, spec)
+
+
+def _is_allowed(value: Any, spec: Feature) -> bool:
+    """Return True when ``value`` is one of the feature's allowed values (a boolean by what it means)."""
+    if spec.type == "boolean":
+        return any(boolean_value(a) is value for a in spec.allowed or ())
+    return any(_same(value, a) for a in spec.allowed or ())
 
 
 def parse_records(
-    body: bytes, schema: type[BaseModel], max_batch: int
+    body: bytes, schema: type[BaseModel], max_batch: int, booleans: Collection[str]
 ) -> list[dict[str, Any]] | JSONResponse:
-    """Return the validated records of a ``/predict`` body, or the 413/422 response explaining why not."""
+    """Return the validated records of a ``/predict`` body, or the 413/422 response explaining why not.
+
+    The ``booleans`` (the names of the boolean features) come back as True/False whichever
+    spelling the client sent (``1``, ``"yes"``, ...), null as None: what each runtime is fed.
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -156,6 +189,9 @@ def parse_records(
             ]
         )
     assert isinstance(records, list)  # the request model accepted it
+    for name in booleans:
+        for record in records:
+            record[name] = boolean_value(record[name])  # validated: a boolean spelling, or null -> None
     return records
 
 
@@ -206,6 +242,13 @@ def _type_error(expected: str, value: Any) -> PydanticCustomError:
     )
 
 
+def _shown(value: Any) -> str:
+    """Return a scalar as JSON (``"maybe"``, ``2``), anything else as its JSON type (``array``)."""
+    if value is None or isinstance(value, str | int | float):
+        return json.dumps(value)
+    return _json_type(value)
+
+
 _JSON_TYPES: dict[type, str] = {str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -225,17 +268,31 @@ def _json_type(value: Any) -> str:
 
 def _schema_type(spec: Feature, reject: bool) -> Any:
     """Return the type the OpenAPI schema documents for a feature: what the checker accepts."""
+    if spec.type == "boolean":  # the spellings, and null among them when nullable
+        return Annotated[Any, WithJsonSchema(boolean_schema(spec.nullable))]
     if spec.type == "numeric":
         low = spec.min if reject and spec.min is not None else -FLOAT32_MAX
         high = spec.max if reject and spec.max is not None else FLOAT32_MAX
         base: Any = Annotated[float, Field(ge=low, le=high)]
-    elif spec.type == "boolean":
-        base = bool
     elif reject and spec.allowed:
         base = Literal[tuple(spec.allowed)]
     else:
         base = str
     return base | None if spec.nullable else base
+
+
+def boolean_schema(nullable: bool) -> dict[str, Any]:
+    """Return the JSON schema of a boolean feature: exactly the spellings ``boolean_value`` reads."""
+    words = [word for pair in BOOLEAN_WORDS for word in pair]
+    any_case = "|".join("".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in w) for w in words)
+    spellings: list[dict[str, Any]] = [
+        {"type": "boolean"},
+        {"type": "integer", "enum": [1, 0]},
+        {"type": "string", "pattern": rf"^\s*(?:{any_case})\s*$"},
+    ]
+    if nullable:
+        spellings.append({"type": "null"})
+    return {"anyOf": spellings, "description": BOOLEAN_DESCRIPTION}
 
 
 def _same(value: Any, allowed: Any) -> bool:

@@ -3,7 +3,8 @@
 ``load_model`` picks the runtime: ONNX Runtime when the artefact ships an ONNX form that passed
 its parity check at train time (``model/compiled.py``, microseconds a row, no scikit-learn or
 pandas needed), else the pickled scikit-learn pipeline (``model/sklearn_runtime.py``). The
-answer has the same shape either way.
+answer has the same shape either way, and either runtime predicts with at most ``threads``
+threads (``MODEL_THREADS`` in the server, the config's ``[serving] threads`` in the gate).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from model.compiled import load_compiled
 from model.errors import ArtifactError
 from model.records import Feature, Label, Metrics, ModelMetadata
 from model.request import request_model
-from model.settings import Runtime
+from model.settings import DEFAULT_THREADS, Runtime
 from model.telemetry import REGRESSION_LABEL
 
 Predict = Callable[[Sequence[dict[str, Any]]], tuple[np.ndarray, np.ndarray | None]]
@@ -39,6 +40,8 @@ class LoadedModel:
     labels: list[Label] | None
     metrics: dict[str, float | None] | None
     request_model: type[BaseModel]
+    booleans: tuple[str, ...]  # the boolean features: validated records carry them as True/False
+    threads: int  # at most this many threads in the runtime's native thread pools, per prediction
 
     @property
     def features(self) -> tuple[Feature, ...]:
@@ -51,22 +54,25 @@ class LoadedModel:
         return self.labels is not None
 
 
-def load_model(model_dir: Path, runtime: Runtime = "auto") -> LoadedModel:
-    """Load and verify the artefact with ``runtime`` (auto: ONNX when shipped); return it ready to serve."""
+def load_model(model_dir: Path, runtime: Runtime = "auto", threads: int = DEFAULT_THREADS) -> LoadedModel:
+    """Load and verify the artefact with ``runtime`` (auto: ONNX when shipped); return it ready to serve.
+
+    Its predict function uses at most ``threads`` threads of the runtime's native thread pools.
+    """
     model_dir = Path(model_dir)
     metadata, onnx = check_servable(model_dir, runtime)
     classifier = metadata.task == "classification"
     predict: Predict
     if onnx is not None:
         try:
-            predict = load_compiled(onnx, metadata.features, metadata.labels).predict
+            predict = load_compiled(onnx, metadata.features, metadata.labels, threads).predict
         except ValueError as exc:
             raise ArtifactError(f"{model_dir}: {exc}") from None
         chosen: Literal["onnx", "sklearn"] = "onnx"
     else:
         from model.sklearn_runtime import load_sklearn
 
-        predict, metadata = load_sklearn(model_dir)
+        predict, metadata = load_sklearn(model_dir, threads)
         chosen = "sklearn"
     return LoadedModel(
         predict=predict,
@@ -76,6 +82,8 @@ def load_model(model_dir: Path, runtime: Runtime = "auto") -> LoadedModel:
         labels=metadata.label_list if classifier else None,
         metrics=model_metrics(model_dir),
         request_model=request_model(metadata.features, metadata.out_of_range),
+        booleans=tuple(f.name for f in metadata.features if f.type == "boolean"),
+        threads=threads,
     )
 
 

@@ -16,6 +16,15 @@ Connections (per worker process; ``model/app.py`` enforces the last two, uvicorn
 
 ``MODEL_DOCS`` (off): ``1``/``true``/``yes``/``on`` serves ``/docs``, ``/redoc`` and
 ``/openapi.json``; production images leave them off.
+
+``MODEL_THREADS`` (1, per worker process): the threads a model's native runtime may use for one
+prediction: ONNX Runtime's session threads (``model/compiled.py``) and, for the scikit-learn
+runtime, the OpenMP and BLAS thread pools (``model/sklearn_runtime.py``, by threadpoolctl). The
+server's parallelism is its worker processes, one per CPU: a thread pool per prediction in each
+of them competes for the same cores, and under load a single row waits for all of them
+(``bench/bench_threads.py``). Raise it for few workers answering large batches. The pipeline's
+gate times and scores a model with the config's ``[serving] threads``, whose default is this one
+(``DEFAULT_THREADS``).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ DOCS_ENV = "MODEL_DOCS"
 KEEP_ALIVE_ENV = "MODEL_KEEP_ALIVE_SECONDS"
 HEADER_TIMEOUT_ENV = "MODEL_HEADER_TIMEOUT_SECONDS"
 MAX_CONNECTIONS_ENV = "MODEL_MAX_CONNECTIONS"
+THREADS_ENV = "MODEL_THREADS"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where the workers' metrics meet (model/telemetry.py)
 STARTUP_ERROR_ENV = "MODEL_STARTUP_ERROR_FILE"  # a worker that cannot load the model says why here
 DEFAULT_MAX_BATCH = 1000
@@ -46,6 +56,7 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_KEEP_ALIVE_SECONDS = 5
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10
 DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_THREADS = 1  # a model's native runtime per worker process; the config's [serving] threads too
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the server's log lines, in every process
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -97,6 +108,11 @@ def docs(given: bool | None) -> bool:
     if word in _FALSE or not word:
         return False
     raise ValueError(f"{DOCS_ENV}={raw!r}: expected one of {', '.join(_TRUE + _FALSE)}")
+
+
+def threads(given: int | None = None) -> int:
+    """Return the threads a model's runtime may use: the argument, else ``$MODEL_THREADS``, else 1."""
+    return limit(given, THREADS_ENV, DEFAULT_THREADS)
 
 
 def runtime(given: str | None) -> Runtime:

@@ -4,11 +4,20 @@ For models without an ONNX form (HistGradientBoosting, a failed parity check) an
 scikit-learn image flavour. The records become a DataFrame with the training column order and
 the dtypes pandas gives the same values read from a table (integers stay integers, nulls become
 NaN), so the served predictions equal the offline model's on the same batch of rows.
+
+Threads: every prediction runs with at most ``threads`` threads (``MODEL_THREADS``, default 1, in
+``model/settings.py``) in the native thread pools the process has loaded, set by threadpoolctl:
+OpenMP (HistGradientBoosting's trees; XGBoost's and LightGBM's too, whose libraries bring their
+own OpenMP runtime, loaded when such a model is unpickled) and BLAS (linear models). OpenMP's
+limit belongs to the calling thread, so it is set around each call, in the thread that makes it
+(the server predicts in a thread pool); a model whose params fix its own thread count
+(``n_jobs``, ``nthread``, ``num_threads``) keeps that number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +28,16 @@ from model.artifact import load_artifact
 from model.codec import plain
 from model.errors import ArtifactError
 from model.records import Feature, ModelMetadata
+from model.settings import DEFAULT_THREADS
 
 Predict = Callable[[Sequence[dict[str, Any]]], tuple[np.ndarray, np.ndarray | None]]
 
 
-def load_sklearn(model_dir: Path) -> tuple[Predict, ModelMetadata]:
-    """Load and verify the pickled pipeline; return its predict function over records and the metadata."""
+def load_sklearn(model_dir: Path, threads: int = DEFAULT_THREADS) -> tuple[Predict, ModelMetadata]:
+    """Load and verify the pickled pipeline; return its predict function over records and the metadata.
+
+    The function predicts with at most ``threads`` threads (see the module docstring).
+    """
     estimator, metadata = load_artifact(model_dir)
     classifier = metadata.task == "classification"
     if classifier:
@@ -40,7 +53,36 @@ def load_sklearn(model_dir: Path) -> tuple[Predict, ModelMetadata]:
     def predict(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         return score(estimator, records_frame(records, features), with_proba=classifier)
 
-    return predict, metadata
+    return capped(predict, threads), metadata
+
+
+def capped(predict: Predict, threads: int) -> Predict:
+    """Return ``predict`` run with at most ``threads`` threads in the native thread pools loaded now.
+
+    The pools are found once, here (after the model is unpickled, so its libraries are loaded):
+    a limit set per call through that controller costs microseconds, finding them milliseconds.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    pools = ThreadpoolController()
+
+    def limited(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        with pools.limit(limits=threads):
+            return predict(records)
+
+    return limited
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """Run the block with at most ``threads`` threads in every native thread pool (in this thread).
+
+    For a whole step of scoring in one thread (the gate); a served model has :func:`capped`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
 
 
 def score(estimator: Any, frame: pd.DataFrame, with_proba: bool) -> tuple[np.ndarray, np.ndarray | None]:

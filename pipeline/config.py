@@ -25,6 +25,7 @@ from pydantic.dataclasses import dataclass
 
 from model.codec import shown, validation_line
 from model.records import ColumnType, OutOfRange, Task
+from model.settings import DEFAULT_THREADS
 from pipeline.config_gates import GatesConfig
 from pipeline.config_types import (
     MAX_BINS,
@@ -33,6 +34,7 @@ from pipeline.config_types import (
     MAX_ROWS,
     MAX_SEED,
     MAX_TEST_ROWS,
+    MAX_THREADS,
     MODEL_SETTINGS,
     Flag,
     Fraction,
@@ -174,11 +176,16 @@ class ServingConfig:
     held-out rows: of a class probability, or of a regressor's prediction relative to the scale
     of its predictions. ``out_of_range``: ``count`` serves a value outside the schema's range or
     allowed values and counts it per feature in ``/metrics``; ``reject`` answers 422.
+    ``threads``: how many threads the model's native runtime (ONNX Runtime; scikit-learn's OpenMP
+    and BLAS) may use for a prediction wherever the gate scores and times it, as the server's
+    ``MODEL_THREADS`` (same default, ``model/settings.py``) caps each worker; set both alike.
+    Training is not capped.
     """
 
     onnx: Flag = True
     parity_limit: Share = 1e-5
     out_of_range: OutOfRange = "count"
+    threads: Annotated[Whole, Ge(1), Le(MAX_THREADS)] = DEFAULT_THREADS
     image_repository: Name = "ml-cicd-model"  # the serving image's name, e.g. ghcr.io/acme/churn
     image_tag: Text = ""  # empty: the model's sha256[:12] (the flavour appended when forced)
 

@@ -48,6 +48,9 @@ MAX_BINS = 1_000  # 50 of the 50,000 sampled rows a bin, near the chi-squared fl
 MAX_FEATURES = 100_000  # features a drift check may let drift: more than any table has columns
 
 
+MAX_THREADS = 1_024  # threads a model's runtime may use for a prediction: more cores than a machine has
+
+
 # Strict leaves: the dataclasses are lax, so pydantic builds them from TOML tables (a strict one takes
 # only its own instances), but every scalar in them is strict; ``allow_inf_nan=False`` keeps floats finite.
 Text = Annotated[str, Strict()]

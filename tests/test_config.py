@@ -30,6 +30,7 @@ from pipeline.config_types import (
     MAX_LOAD_BATCHES,
     MAX_ROWS,
     MAX_TEST_ROWS,
+    MAX_THREADS,
 )
 from pipeline.core import integrity
 from pipeline.core.bootstrap import Predictions, paired_bootstrap
@@ -256,6 +257,7 @@ BOUNDS: list[tuple[str, int, int]] = [
     ("drift.bins", 2, MAX_BINS),
     ("drift.max_drifted_features", 0, MAX_FEATURES),
     ("slices.min_rows", 1, MAX_ROWS),
+    ("serving.threads", 1, MAX_THREADS),
 ]
 
 

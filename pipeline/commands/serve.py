@@ -4,7 +4,9 @@
 
 Loads the artefact (hashes verified; ONNX Runtime when it ships an ONNX form, else
 scikit-learn) and answers /health, /ready, /metadata, /predict and /metrics until Ctrl-C or
-SIGTERM, with one worker process per CPU unless ``--workers`` says otherwise. Binds to loopback
+SIGTERM, with one worker process per CPU unless ``--workers`` says otherwise, each predicting
+with one thread of the model's runtime unless ``--threads`` (or ``MODEL_THREADS``) says otherwise
+(``model/settings.py``). Binds to loopback
 unless ``--host`` says otherwise; ``--port 0`` picks a free port and prints it.
 ``--config`` is accepted for symmetry with the other commands and not read.
 """
@@ -34,6 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--runtime", choices=RUNTIMES, help="auto (ONNX when shipped), onnx or sklearn (default auto)"
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads the model's runtime may use for one prediction, per worker (default $MODEL_THREADS or 1)",
+    )
+    parser.add_argument(
         "--max-batch", type=int, help="records per request (default $MODEL_MAX_BATCH or 1000)"
     )
     parser.add_argument(
@@ -50,5 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if workers < 1:
         raise PipelineError(f"--workers must be >= 1, got {workers}")
     return serve(
-        Path(args.model), args.host, args.port, args.max_batch, args.max_body_bytes, args.runtime, workers
+        Path(args.model),
+        args.host,
+        args.port,
+        args.max_batch,
+        args.max_body_bytes,
+        args.runtime,
+        workers,
+        threads=args.threads,
     )

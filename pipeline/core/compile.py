@@ -27,6 +27,7 @@ from pipeline.core.values import json_records
 from pipeline.errors import first_line
 
 TEXT_ALIAS = "MlCicdCategoryText"  # CategoryText's name in skl2onnx's registry
+ML_OPSET = 3  # the ai.onnx.ml opset onnxmltools' XGBoost and LightGBM converters write
 PARITY_ROWS = 10_000  # held-out rows compared (the first ones: their order is the hash split's)
 
 
@@ -111,12 +112,13 @@ def convert(pipeline: Any, features: Sequence[Feature], classifier: bool) -> byt
     update_registered_converter(
         CategoryText, TEXT_ALIAS, _text_shape, _text_identity, parser=_text_parser, overwrite=True
     )
+    opset = _register_boosted(type(pipeline.steps[-1][1]))
     inputs = [
         (f.name, StringTensorType([None, 1]) if f.type == "categorical" else FloatTensorType([None, 1]))
         for f in features
     ]
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}} if classifier else None
-    model = convert_sklearn(pipeline, initial_types=inputs, options=options)
+    model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=opset)
     # Inside the hashed file, for the server: which graph input each feature feeds (skl2onnx
     # renames inputs whose names are not identifiers, e.g. "mean radius"), and a classifier's classes.
     graph_inputs = [i.name for i in model.graph.input]
@@ -129,6 +131,36 @@ def convert(pipeline: Any, features: Sequence[Feature], classifier: bool) -> byt
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return bytes(model.SerializeToString())
+
+
+def _register_boosted(cls: type) -> dict[str, int] | None:
+    """Register onnxmltools' converter for an XGBoost or LightGBM estimator class with skl2onnx.
+
+    Return the opsets to convert with (onnxmltools' tree converters write ``ai.onnx.ml`` 3, which
+    ONNX Runtime runs), or None for any other estimator: skl2onnx's defaults.
+    """
+    from skl2onnx import get_latest_tested_opset_version, update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    names = {c.__name__ for c in cls.__mro__}
+    if "XGBModel" in names:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost as converter
+    elif "LGBMModel" in names:
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm as converter
+    else:
+        return None
+    classifier = "ClassifierMixin" in names
+    shape = (
+        calculate_linear_classifier_output_shapes if classifier else calculate_linear_regressor_output_shapes
+    )
+    options = {"nocl": [True, False], "zipmap": [True, False, "columns"]} if classifier else None
+    update_registered_converter(
+        cls, f"MlCicd{cls.__name__}", shape, converter, options=options, overwrite=True
+    )
+    return {"": get_latest_tested_opset_version(), "ai.onnx.ml": ML_OPSET}
 
 
 def _text_parser(scope: Any, model: Any, inputs: Any, custom_parsers: Any = None) -> Any:

@@ -15,15 +15,19 @@ import pandas as pd
 
 from model.compiled import CompiledModel, load_compiled
 from model.records import ModelMetadata
+from model.settings import DEFAULT_THREADS
 from pipeline.core.values import json_records
 
 
 class ServedForm:
     """``predict`` / ``predict_proba`` / ``classes_`` of an ONNX model, as the evaluation code calls them."""
 
-    def __init__(self, onnx: bytes, metadata: ModelMetadata) -> None:
-        """Open the ONNX bytes (checked against the metadata by the caller) for ``metadata``'s features."""
-        self.compiled: CompiledModel = load_compiled(onnx, metadata.features, metadata.labels)
+    def __init__(self, onnx: bytes, metadata: ModelMetadata, threads: int = DEFAULT_THREADS) -> None:
+        """Open the ONNX bytes (checked against the metadata by the caller) for ``metadata``'s features.
+
+        ``threads``: ONNX Runtime's threads, as the server's (``model/settings.py``).
+        """
+        self.compiled: CompiledModel = load_compiled(onnx, metadata.features, metadata.labels, threads)
         self.booleans = {f.name for f in metadata.features if f.type == "boolean"}
         self.names = metadata.feature_names
         self.classes_ = np.asarray(metadata.label_list) if metadata.task == "classification" else None

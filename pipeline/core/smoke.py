@@ -1,20 +1,29 @@
 """Smoke-test logic: request bodies from held-out rows, and served answers compared with the offline model.
 
 Pure: ``pipeline/steps/smoke.py`` sends the requests (``pipeline/io/http.py``) and turns
-what these functions find into results.
+what these functions find into results. ``bad_record`` is the ``bad_payload`` check's record:
+a held-out row with one wrong value, its only defect.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from model.records import Feature
 from pipeline.core.values import json_records
+
+# What the bad_payload check puts in a record's first feature: a value of that type refused at a glance.
+WRONG_VALUES: dict[str, Any] = {
+    "numeric": "not a number",
+    "boolean": "maybe",
+    "categorical": ["not", "a", "category"],
+}
 
 
 def compare(
@@ -77,6 +86,18 @@ def _within(served: Any, offline: Any, tolerance: float, start: int, what: str) 
         f"{what} differ from the offline model by up to {worst:.3g}, not {bound}; first: row {start + i} "
         f"served {short(np.asarray(served)[i].tolist())}, offline {short(np.asarray(offline)[i].tolist())}"
     ), worst
+
+
+def bad_record(features: pd.DataFrame, specs: Sequence[Feature]) -> tuple[dict[str, Any], str, Any]:
+    """Return the first held-out row as a client sends it, its first feature and a value that feature refuses.
+
+    The row is sent as ``predict`` sends it (booleans as true/false), so the wrong value put in
+    that one feature is the record's only defect: the 422 it earns names that field alone.
+    """
+    booleans = {spec.name for spec in specs if spec.type == "boolean"}
+    record = json_records(features.iloc[:1], booleans)[0]
+    first = specs[0]
+    return record, first.name, WRONG_VALUES[first.type]
 
 
 def batch_bodies(

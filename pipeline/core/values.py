@@ -1,8 +1,9 @@
 """How cell values are read: booleans spelled as words, category keys, numbers in text, typed columns.
 
 One place for the rules that validation, training, drift and serving parity must agree on:
-``yes``/``no``, ``true``/``false`` and ``1``/``0`` are booleans; ``1`` and ``1.0`` are the same
-category; text that is not a number is a type error naming the column.
+``yes``/``no``, ``true``/``false`` and ``1``/``0`` are booleans (the words and what they mean are
+``boolean_value`` in ``model/inputs.py``, which the server reads too); ``1`` and ``1.0`` are the
+same category; text that is not a number is a type error naming the column.
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ import numpy as np
 import pandas as pd
 
 from model.codec import plain
-from model.inputs import category_key
+from model.inputs import BOOLEAN_SPELLINGS, boolean_value, category_key
 from pipeline.errors import DataError
 
-TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
-FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 SAMPLE_ROWS = 2048  # rows sampled to guess whether a text column has few distinct values
 
 
 def boolean_key(value: Any) -> str:
     """Return ``true``/``false`` for a value spelled as a boolean (yes/no, 1/0, ...), else its category key."""
-    key = category_key(value).strip().lower()
-    if key in TRUE_WORDS:
-        return "true"
-    if key in FALSE_WORDS:
-        return "false"
-    return category_key(value)
+    meaning = boolean_value(value)
+    if meaning is None:
+        return category_key(value)
+    return "true" if meaning else "false"
 
 
 def is_null(value: Any) -> bool:
@@ -48,7 +45,8 @@ def json_scalar(value: Any) -> Any:
 def json_records(frame: pd.DataFrame, booleans: Collection[str] = ()) -> list[dict[str, Any]]:
     """Return rows as the JSON records a client sends: Python scalars, None when missing, ``booleans`` true/false.
 
-    A boolean feature may be stored as 0/1 (as a table read gives it); the API takes JSON booleans.
+    A boolean feature may be stored as 0/1 or yes/no (as a table read gives it); it is sent as JSON
+    true/false, which the API reads as training read the table.
     """
     columns = {
         name: [_json_cell(v, name in booleans) for v in frame[name].tolist()] for name in frame.columns
@@ -60,7 +58,8 @@ def json_records(frame: pd.DataFrame, booleans: Collection[str] = ()) -> list[di
 def _json_cell(value: Any, boolean: bool) -> Any:
     if is_null(value):
         return None
-    return bool(value) if boolean else plain(value)
+    meaning = boolean_value(value) if boolean else None
+    return plain(value) if meaning is None else meaning  # not a boolean spelling: sent as it is
 
 
 def show(value: Any) -> str:
@@ -124,14 +123,10 @@ def to_bool(value: Any, name: str) -> float:
     """Return 1.0/0.0 for a boolean spelled as a word or number, NaN for a null; raise otherwise."""
     if is_null(value):
         return float("nan")
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return 1.0
-    if text in FALSE_WORDS:
-        return 0.0
-    raise DataError(f"boolean column '{name}' has value {value!r}, expected true/false, yes/no or 1/0")
+    meaning = boolean_value(value)
+    if meaning is None:
+        raise DataError(f"boolean column '{name}' has value {value!r}, expected {BOOLEAN_SPELLINGS}")
+    return float(meaning)
 
 
 def clean_target(values: pd.Series, task: str, name: str) -> pd.Series:

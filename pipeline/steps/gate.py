@@ -5,7 +5,9 @@ table); ``evaluate_gates`` returns the record without writing it, one line per g
 themselves are pure, in ``pipeline/core/gates.py``; here the files and models they judge are loaded,
 the champion is found (``--champion`` or the registry's ``production`` alias), both models are
 scored on the held-out rows the champion never trained on, parity is checked on the served ONNX
-form, and single-record latency of each model as served is timed.
+form, and single-record latency of each model as served is timed. All of it runs with the model
+runtimes' native thread pools capped at ``serving.threads``, as the server caps them: timings
+judge the model as it will be served, and a gate on a busy runner does not oversubscribe it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from model.errors import ArtifactError
 from model.records import Metrics, ModelMetadata, Result, Status
 from model.runtime import load_model
 from model.signing import SignatureError
+from model.sklearn_runtime import thread_limit
 from pipeline.config import Config
 from pipeline.core import gates as rules
 from pipeline.core.bootstrap import Predictions, compare
@@ -56,7 +59,15 @@ def run_gate(config: Config, out: Path, champion_arg: str | None, run: str) -> G
 
 
 def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str) -> Gates:
-    """Load everything the gates need from ``out`` and return the ``gates.json`` record."""
+    """Load everything the gates need from ``out`` and return the ``gates.json`` record.
+
+    Every model call in it (scoring, parity, timing) uses at most ``serving.threads`` threads.
+    """
+    with thread_limit(config.serving.threads):
+        return _evaluate_gates(config, out, champion_arg, run)
+
+
+def _evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str) -> Gates:
     metrics = read_record(out / Metrics.FILE, Metrics, "metrics.json (from `evaluate`)")
     model_dir = out / outdir.MODEL
     if not (model_dir / ModelMetadata.FILE).is_file():
@@ -77,7 +88,7 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
     if champion_dir is None:
         results.append(rules.champion_gate(gate, None, why))
     else:
-        champion = load_champion(champion_dir)
+        champion = load_champion(champion_dir, config.serving.threads)
     if champion is not None and champion_dir is not None:
         champion_estimator, champion_meta, how = champion
         check_compatible(metadata, champion_meta, champion_dir)
@@ -125,7 +136,7 @@ def evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: str
     )
 
 
-def load_champion(champion_dir: Path) -> tuple[Any, ModelMetadata, str]:
+def load_champion(champion_dir: Path, threads: int) -> tuple[Any, ModelMetadata, str]:
     """Return the champion's estimator, metadata, and how it is scored when not by its own pickle.
 
     Its pickle is loaded only when its signature checks with the key held here. A champion changed
@@ -146,7 +157,7 @@ def load_champion(champion_dir: Path) -> tuple[Any, ModelMetadata, str]:
                 "it (ML_CICD_SIGNING_KEY)"
             ) from None
         try:
-            served = ServedForm(onnx, metadata)
+            served = ServedForm(onnx, metadata, threads)
         except ValueError as bad:
             raise ArtifactError(f"{champion_dir}: {bad}") from None
         reason = first_line(exc).split(": ", 1)[-1].removesuffix("; refusing to load it")
@@ -202,7 +213,8 @@ def measure_latency(
     Each model is loaded as the server loads it (ONNX Runtime when it ships an ONNX form) and fed
     the same JSON records, which carry the features of both; each reads its own.
     """
-    served = [load_model(model_dir)] + ([load_model(champion_dir)] if champion_dir is not None else [])
+    threads = config.serving.threads
+    served = [load_model(path, threads=threads) for path in (model_dir, champion_dir) if path is not None]
     features = {f.name: f for model in served for f in model.features}
     rows = usable_rows(holdout, metadata)
     for model in served[1:]:
@@ -247,7 +259,7 @@ def parity_result(
     try:
         onnx = read_compiled(model_dir, metadata)
         assert onnx is not None
-        session = load_compiled(onnx, metadata.features, metadata.labels)
+        session = load_compiled(onnx, metadata.features, metadata.labels, config.serving.threads)
     except (ArtifactError, ValueError) as exc:
         return rules.parity_gate(config.gates.parity, compiled, None, first_line(exc))
     rows = usable_rows(holdout, metadata).iloc[:PARITY_ROWS]

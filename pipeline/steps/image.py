@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model.artifact import check_signature, signed_files, verify_artifact
+from model.boosted import BOOST_EXTRA, BOOSTED
 from model.codec import read_optional, read_record, write_record
 from model.records import Lineage, Metrics
 from pipeline.core.labels import image_flavour, image_labels
@@ -61,6 +62,12 @@ def build(
     sha = metadata.model_sha256
     natural = image_flavour(metadata)
     chosen = natural if flavour == "auto" else flavour
+    if chosen == "sklearn" and metadata.kind in BOOSTED:
+        why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
+        raise DataError(
+            f"a {metadata.kind} model is served by its ONNX form, and this one has none ({why}); the sklearn "
+            f"flavour carries no {metadata.kind}: serve it with `pipeline serve` where '{BOOST_EXTRA}' is installed"
+        )
     if chosen == "onnx" and natural != "onnx":
         why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
         raise DataError(f"--flavour onnx: the model ships no ONNX form ({why}); build the sklearn flavour")

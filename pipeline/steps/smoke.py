@@ -24,7 +24,7 @@ from model.records import ModelMetadata, Result, Status
 from pipeline.config_gates import LatencyGate
 from pipeline.core import latency
 from pipeline.core.evaluation import feature_rows, typed_columns
-from pipeline.core.smoke import batch_bodies, compare, short
+from pipeline.core.smoke import bad_record, batch_bodies, compare, short
 from pipeline.core.values import json_records
 from pipeline.errors import DataError
 from pipeline.io.http import Client, drive
@@ -91,7 +91,7 @@ def smoke_checks(
     served: dict[str, Any] = {}
     yield _guard("metadata", lambda: check_metadata(client, metadata, served))
     yield _guard("predict", lambda: check_predict(client, estimator, metadata, features, served))
-    yield _guard("bad_payload", lambda: check_bad_payload(client, features))
+    yield _guard("bad_payload", lambda: check_bad_payload(client, metadata, features))
 
 
 def wait_ready(client: Client, timeout: float) -> Result:
@@ -181,18 +181,19 @@ def check_predict(
     )
 
 
-def check_bad_payload(client: Client, features: pd.DataFrame) -> Result:
-    """A record without its first feature is refused with 422 naming that feature."""
-    record = json_records(features.iloc[:1])[0]
-    missing = next(iter(record))
-    del record[missing]
-    reply = client.post("/predict", json.dumps({"records": [record]}).encode())
-    detail = reply.body.get("detail") if isinstance(reply.body, dict) else reply.body
-    named = missing in str(detail)
-    ok = reply.status == 422 and named
-    message = f"a record without '{missing}' got {reply.status}: {short(detail)}"
-    if reply.status == 422 and not named:
-        message += f" (the message does not name '{missing}')"
+def check_bad_payload(client: Client, metadata: ModelMetadata, features: pd.DataFrame) -> Result:
+    """A held-out record whose one defect is a wrong value is refused with 422 naming that field alone."""
+    record, name, wrong = bad_record(features, metadata.features)
+    reply = client.post("/predict", json.dumps({"records": [{**record, name: wrong}]}).encode())
+    body = reply.body if isinstance(reply.body, dict) else {}
+    detail = body.get("detail", reply.body)
+    errors = body.get("errors")
+    named = [str(e.get("field")) for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    field = f"records[0].{name}"
+    ok = reply.status == 422 and named == [field]
+    message = f"a held-out record with '{name}' = {json.dumps(wrong)} got {reply.status}: {short(detail)}"
+    if reply.status == 422 and named != [field]:
+        message += f" (the answer should name '{field}' alone; it names {', '.join(named) or 'no field'})"
     return _check("bad_payload", ok, message)
 
 

@@ -47,7 +47,12 @@ ENV: Final[tuple[tuple[str, str], ...]] = (
 )
 PIP_CACHE_PATH: Final[str] = "/root/.cache/pip"
 PIP_CACHE_VOLUME: Final[str] = f"ml-cicd-pip-python{PYTHON_VERSION}"
-REQUIREMENTS: Final[tuple[str, ...]] = (*SERVE_REQUIREMENTS, "requirements.txt", "requirements-dev.txt")
+REQUIREMENTS: Final[tuple[str, ...]] = (
+    *SERVE_REQUIREMENTS,
+    "requirements.txt",
+    "requirements-boost.txt",  # XGBoost, LightGBM and their converters: model.kind = "xgboost" / "lightgbm"
+    "requirements-dev.txt",
+)
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
 # The signing key (model/signing.py): the module's --signing-key secret as this variable, else a key the
 # engine keeps in a cache volume mounted where the pipeline looks for its key file (like a laptop's).

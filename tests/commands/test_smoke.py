@@ -21,7 +21,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from model.artifact import read_metadata
+from model.records import Status
 from pipeline.cli import main
+from pipeline.core.evaluation import feature_rows
+from pipeline.core.smoke import bad_record
+from pipeline.io.http import Client
+from pipeline.steps.smoke import check_bad_payload
 from tests.conftest import REPO, Trained, train_artifact
 
 START_SECONDS = 60.0  # generous: importing scikit-learn and pandas on a busy CI machine
@@ -132,6 +138,29 @@ def test_smoke_passes_against_the_served_model(
     rows = len(pd.read_parquet(models["a"].holdout))
     assert f"{rows} rows in 3 batch(es) served by onnx" in predict["message"], predict["message"]
     assert predict["observed"] <= predict["threshold"] == 1e-5, predict
+
+
+def test_the_bad_payload_check_spoils_one_value_and_gets_422_naming_only_that_field(
+    server_a: Server, models: dict[str, Trained]
+) -> None:
+    # given the held-out rows as smoke reads them, and the record its bad_payload check starts from
+    metadata = read_metadata(models["a"].model_dir)
+    features = feature_rows(pd.read_parquet(models["a"].holdout), metadata, "the held-out rows")
+    record, name, wrong = bad_record(features, metadata.features)
+    client = Client(server_a.url, 10.0)
+
+    # when the record is sent as it is, and with its one wrong value
+    good = client.post("/predict", json.dumps({"records": [record]}).encode())
+    bad = client.post("/predict", json.dumps({"records": [{**record, name: wrong}]}).encode())
+    result = check_bad_payload(client, metadata, features)
+
+    # then the record is fine but for that value, the 422 names that field and no other, and the check passes
+    assert good.status == 200, good.body
+    assert bad.status == 422, bad.body
+    assert [e["field"] for e in bad.body["errors"]] == [f"records[0].{name}"], bad.body
+    assert f"records[0].{name}: input should be" in bad.body["detail"]
+    assert result.status is Status.PASSED, result.message
+    assert f"'{name}' = {json.dumps(wrong)} got 422" in result.message, result.message
 
 
 @pytest.mark.slow

@@ -353,10 +353,17 @@ class TestLockfile:
         assert root["source"] == {"editable": "."}
         sources = project["tool"]["uv"]["sources"]
         expected = []
-        for requirement in project["project"]["dependencies"]:
+        extras = [
+            (req, extra)
+            for extra, reqs in project["project"]["optional-dependencies"].items()
+            for req in reqs
+        ]
+        for requirement, extra in [(req, None) for req in project["project"]["dependencies"]] + extras:
             name, specifier = re.match(r"([A-Za-z0-9_.-]+)(.*)", requirement).groups()  # type: ignore[union-attr]
             pinned = {"editable": sources[name]["path"]} if name in sources else {"specifier": specifier}
-            expected.append({"name": name} | pinned)
+            marker = {} if extra is None else {"marker": f"extra == '{extra}'"}
+            expected.append({"name": name} | marker | pinned)
+        expected.sort(key=lambda entry: entry["name"])
         assert root["metadata"]["requires-dist"] == expected, (
             "uv.lock is stale: run `uv lock` (README, 'Lockfile')"
         )

@@ -380,9 +380,9 @@ BAD_PAYLOADS: list[tuple[str, bytes, str]] = [
         "records[0].contract: input should be a string, got number",
     ),
     (
-        "number for a boolean",
-        _records({**RECORD, "has_partner": 1}),
-        "records[0].has_partner: input should be a valid boolean (true or false), got number",
+        "number that is no boolean",
+        _records({**RECORD, "has_partner": 2}),
+        'records[0].has_partner: input should be a boolean (true/false, 1/0, or the text "true"/"false"',
     ),
     (
         "null where not nullable",
