@@ -116,10 +116,25 @@ class SchemaConfig:
 
 @dataclass(frozen=True, config=MODEL_SETTINGS)
 class ModelConfig:
-    """Estimator kind and its parameters, passed through to scikit-learn (which validates them)."""
+    """Estimator kind and its parameters, passed to the estimator (which validates them).
+
+    ``kinds`` holds parameters per kind (``[model.kinds.random_forest]``, ...), so that changing
+    ``kind`` is one edit; ``params`` are the chosen kind's parameters when they are not in ``kinds``.
+    """
 
     kind: Name = "hist_gradient_boosting"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    kinds: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def chosen_params(self) -> dict[str, Any]:
+        """Return the parameters of ``kind``: its table in ``kinds``, else ``params``."""
+        return dict(self.kinds.get(self.kind, self.params))
+
+    @property
+    def params_key(self) -> str:
+        """Return the dotted key the chosen parameters come from (for messages)."""
+        return f"model.kinds.{self.kind}" if self.kind in self.kinds else "model.params"
 
 
 @dataclass(frozen=True, config=MODEL_SETTINGS)
@@ -349,8 +364,15 @@ def _broken_rule(config: Config) -> str | None:
     if (floor.metric is None) != (floor.min is None):  # one without the other would skip the gate
         missing = "gates.slices." + ("min" if floor.min is None else "metric")
         return f"missing required key '{missing}' (a slice floor needs both metric and min, or neither)"
-    for name, high in WORK_PARAMS.items():
-        value = config.model.params.get(name)
-        if isinstance(value, int) and (isinstance(value, bool) or not 1 <= value <= high):
-            return f"model.params.{name} must be an integer >= 1 and <= {high:,} (it sizes the fit), got {value!r}"
+    model = config.model
+    if model.params and model.kind in model.kinds:
+        return f"model.params and model.kinds.{model.kind} both give parameters for kind {model.kind!r}: keep one"
+    tables = {"model.params": model.params} | {f"model.kinds.{k}": v for k, v in model.kinds.items()}
+    for key, params in tables.items():
+        for name, high in WORK_PARAMS.items():
+            value = params.get(name)
+            if isinstance(value, int) and (isinstance(value, bool) or not 1 <= value <= high):
+                return (
+                    f"{key}.{name} must be an integer >= 1 and <= {high:,} (it sizes the fit), got {value!r}"
+                )
     return None

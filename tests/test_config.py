@@ -494,3 +494,33 @@ def test_a_margin_above_the_baseline_is_not_negative() -> None:
         parse_config(raw, origin="cfg")
     raw["gates"]["metric"][0]["above_baseline"] = 0.05
     assert parse_config(raw, origin="cfg").gates.metric[0].above_baseline == 0.05
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {"kind": "xgboost", "params": {"n_estimators": 10}, "kinds": {"xgboost": {"n_estimators": 20}}},
+            "model.params and model.kinds.xgboost both give parameters for kind 'xgboost': keep one",
+        ),
+        (
+            {"kind": "random_forest", "kinds": {"lightgbm": {"n_estimators": 0}}},
+            "model.kinds.lightgbm.n_estimators must be an integer >= 1 and <= 5,000 (it sizes the fit), got 0",
+        ),
+    ],
+)
+def test_per_kind_parameters_are_one_source_and_bounded(model: dict[str, Any], message: str) -> None:
+    # given the repo config with per-kind parameter tables that break a rule
+    raw = default_config_dict()
+    raw["model"] = model
+    # when it is parsed, then one line names the key
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, origin="cfg")
+    assert str(caught.value) == f"cfg: {message}"
+
+
+def test_the_chosen_kinds_table_gives_its_parameters() -> None:
+    raw = default_config_dict()
+    raw["model"] = {"kind": "ridge", "kinds": {"ridge": {"alpha": 2.0}, "random_forest": {"n_estimators": 7}}}
+    model = parse_config(raw).model
+    assert (model.chosen_params, model.params_key) == ({"alpha": 2.0}, "model.kinds.ridge")

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         features=features,
         id_columns=config.data.id_columns,
         kind=config.model.kind,
-        params=dict(config.model.params),
+        params=config.model.chosen_params,
         data_sha256=data_sha256,
         config_sha256=config.section_hash(*CONFIG_SECTIONS),
         git_commit=git_commit(),

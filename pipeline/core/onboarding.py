@@ -66,6 +66,24 @@ class Section:
     array: bool = False  # one entry of an array of tables ([[gates.metric]])
 
 
+def kind_parameters(classifier: bool) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Return, per model kind ``init`` offers, a comment and the parameters it writes (the chosen kind first)."""
+    linear = (
+        ("logistic_regression", {"C": 1.0, "max_iter": 1000}) if classifier else ("ridge", {"alpha": 1.0})
+    )
+    leaf = 2 if classifier else REGRESSION_LEAF
+    return {
+        "random_forest": (
+            "" if classifier else f"min_samples_leaf {REGRESSION_LEAF}: {LEAF_WHY}",
+            {"n_estimators": 100, "min_samples_leaf": leaf},
+        ),
+        "hist_gradient_boosting": ("scikit-learn serves it (no ONNX converter for it)", {"max_iter": 200}),
+        linear[0]: ("a linear baseline: numbers are standardised first", linear[1]),
+        "xgboost": ("", {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1}),
+        "lightgbm": ("", {"n_estimators": 200, "num_leaves": 15, "learning_rate": 0.05}),
+    }
+
+
 def detectable_note(rows: int, task: str, test_fraction: float = TEST_FRACTION) -> str | None:
     """Return the smallest ROC AUC difference the no-regression gate will resolve on this table (classification).
 
@@ -129,16 +147,17 @@ def config_sections(
     for name, spec in columns.items():
         sections.append(Section(("schema", "columns", name), "", spec))
     kind = "random_forest"
-    params = {"n_estimators": 100, "min_samples_leaf": 2 if classifier else REGRESSION_LEAF}
     sections += [
         Section(
-            ("model",), "A random forest: non-linear, no scaling needed, converts to ONNX.", {"kind": kind}
+            ("model",),
+            "A random forest: non-linear, no scaling needed, converts to ONNX. Each kind's parameters are a\n"
+            "[model.kinds.KIND] table below, checked by the estimator when that kind is chosen: changing\n"
+            "`kind` is one edit. xgboost and lightgbm need pip install 'ml-cicd[boost]'.",
+            {"kind": kind},
         ),
-        Section(
-            ("model", "params"),
-            "Passed to scikit-learn, which validates them."
-            + ("" if classifier else f"\nmin_samples_leaf {REGRESSION_LEAF}: {LEAF_WHY}"),
-            params,
+        *(
+            Section(("model", "kinds", name), comment, params)
+            for name, (comment, params) in kind_parameters(classifier).items()
         ),
         Section(
             ("training",),

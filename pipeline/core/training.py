@@ -17,16 +17,22 @@ from pipeline.errors import ConfigError, first_line
 
 def estimator_for(config: Config) -> type:
     """Return the configured estimator class after checking ``model.kind`` and the names in ``model.params``."""
-    kind, task, params = config.model.kind, config.data.task, config.model.params
+    model, task = config.model, config.data.task
+    for other in model.kinds:
+        try:
+            estimator_class(other, task)
+        except ValueError as exc:
+            if "unknown model kind" in str(exc):
+                raise ConfigError(f"model.kinds.{other}: {exc}") from None
     try:
-        cls = estimator_class(kind, task)
+        cls = estimator_class(model.kind, task)
     except ValueError as exc:
         raise ConfigError(f"model.kind: {exc}") from None
     valid = cls().get_params()
-    unknown = sorted(set(params) - set(valid))
+    unknown = sorted(set(model.chosen_params) - set(valid))
     if unknown:
         raise ConfigError(
-            f"model.params: unknown parameter(s) {', '.join(unknown)} for {cls.__name__} "
+            f"{model.params_key}: unknown parameter(s) {', '.join(unknown)} for {cls.__name__} "
             f"(valid: {', '.join(sorted(valid))})"
         )
     return cls
@@ -41,10 +47,10 @@ def fit(train: pd.DataFrame, features: Sequence[tuple[str, str]], config: Config
     estimator_for(config)
     try:
         pipeline = build_pipeline(
-            features, kind, task, dict(config.model.params), random_state=config.training.seed
+            features, kind, task, config.model.chosen_params, random_state=config.training.seed
         )
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"model.params: {first_line(exc)}") from None
+        raise ConfigError(f"{config.model.params_key}: {first_line(exc)}") from None
     names = [name for name, _ in features]
     started = time.perf_counter()
     try:
@@ -52,8 +58,10 @@ def fit(train: pd.DataFrame, features: Sequence[tuple[str, str]], config: Config
     except (ValueError, TypeError) as exc:
         # sklearn's InvalidParameterError (a ValueError) names the parameter; it lives in a private module.
         if type(exc).__name__ == "InvalidParameterError":
-            raise ConfigError(f"model.params: {first_line(exc)}") from None
-        raise ConfigError(f"fitting {kind} failed ({first_line(exc)}); check model.params") from None
+            raise ConfigError(f"{config.model.params_key}: {first_line(exc)}") from None
+        raise ConfigError(
+            f"fitting {kind} failed ({first_line(exc)}); check {config.model.params_key}"
+        ) from None
     return pipeline, time.perf_counter() - started
 
 

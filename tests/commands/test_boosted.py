@@ -186,3 +186,29 @@ def test_a_boosted_kind_without_its_library_is_refused_when_the_config_is_checke
         "error: model.kind: model kind 'lightgbm' needs the lightgbm package, an optional extra: "
         "pip install 'ml-cicd[boost]'"
     )
+
+
+@pytest.mark.parametrize("task", sorted(TABLES))
+def test_init_writes_every_kinds_parameters_so_changing_kind_is_one_edit(tmp_path: Path, task: str) -> None:
+    # given a config written by init (a random forest, every other kind's table beside it)
+    make, target = TABLES[task]
+    make().to_csv(tmp_path / "table.csv", index=False)
+    config = tmp_path / "ml-cicd.toml"
+    assert (
+        main(
+            ["init", str(tmp_path / "table.csv"), "--target", target, "--config", str(config), "--ci", "none"]
+        )
+        == 0
+    )
+    text = config.read_text()
+    written = tomllib.loads(text)["model"]
+    assert written["kind"] == "random_forest" and "params" not in written
+    assert {"random_forest", "hist_gradient_boosting", "xgboost", "lightgbm"} <= set(written["kinds"])
+    for kind, params in written["kinds"].items():
+        # when only the kind line changes
+        config.write_text(text.replace('kind = "random_forest"', f'kind = "{kind}"', 1))
+        out = tmp_path / f"out-{kind}"
+        # then that kind trains with its own table's parameters
+        assert main(["train", "--config", str(config), "--out", str(out)]) == 0, kind
+        metadata = read_metadata(out / "model")
+        assert (metadata.kind, metadata.params) == (kind, params)
