@@ -12,6 +12,7 @@ import dagger
 from dagger import dag, function
 
 from .spec import (
+    APT_INSTALL,
     CA_PATH,
     CA_SECRET,
     DOCKERFILE,
@@ -77,6 +78,7 @@ def python_env(tool: dagger.Directory, ca: dagger.Secret | None) -> Build:
         ctr = ctr.from_(PYTHON_IMAGE)
         for name, value in ENV:
             ctr = ctr.with_env_variable(name, value)
+        ctr = ctr.with_exec(list(APT_INSTALL))  # the system libraries a step needs (spec.SYSTEM_PACKAGES)
         ctr = ctr.with_mounted_cache(PIP_CACHE_PATH, dag.cache_volume(PIP_CACHE_VOLUME)).with_workdir(
             TOOL_DIR
         )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .spec import (
+    APT_INSTALL,
     CA_PATH,
     CHAMPION,
     CONFIG,
@@ -77,7 +78,7 @@ MODULE_SOURCE = Path(__file__).resolve().parents[2]  # the repository holding th
 def environment(base_image: str, ca: bool) -> list[Op]:
     """Return the operations that make the step environment (ml-cicd's requirements and code; no project yet)."""
     ops: list[Op] = [("from", base_image), *(("env", name, value) for name, value in ENV)]
-    ops += [("cache", PIP_CACHE_PATH, PIP_CACHE_VOLUME), ("workdir", TOOL_DIR)]
+    ops += [("exec", *APT_INSTALL), ("cache", PIP_CACHE_PATH, PIP_CACHE_VOLUME), ("workdir", TOOL_DIR)]
     ops += [("file", f"{TOOL_DIR}/{name}", name) for name in REQUIREMENTS]
     if ca:
         ops += [("secret", CA_PATH), ("env", "PIP_CERT", CA_PATH)]

@@ -53,6 +53,17 @@ REQUIREMENTS: Final[tuple[str, ...]] = (
     "requirements-boost.txt",  # XGBoost, LightGBM and their converters: model.kind = "xgboost" / "lightgbm"
     "requirements-dev.txt",
 )
+# The system packages a step needs besides Python: LightGBM's wheel links the system's OpenMP runtime
+# (scikit-learn and XGBoost bundle their own). Debian trixie's libgomp1, its upstream release pinned
+# (14.2.0-19 in trixie when this was written; a point release's rebuild keeps the release).
+SYSTEM_PACKAGES: Final[tuple[str, ...]] = ("libgomp1=14.2.0-*",)
+APT_INSTALL: Final[tuple[str, ...]] = (
+    "sh",
+    "-c",
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+    + " ".join(f"'{p}'" for p in SYSTEM_PACKAGES)
+    + " && rm -rf /var/lib/apt/lists/*",
+)
 INSTALL: Final[tuple[str, ...]] = ("python", "-m", "pip", "install", "-r", "requirements-dev.txt")
 # The signing key (model/signing.py): the module's --signing-key secret as this variable, else a key the
 # engine keeps in a cache volume mounted where the pipeline looks for its key file (like a laptop's).

@@ -453,8 +453,9 @@ class TestContainers:
         workdirs = [i for i, c in enumerate(calls) if c.name == "withWorkdir"]
         assert calls[workdirs[0]].args["path"] == spec.TOOL_DIR and workdirs[0] < install
         assert calls[workdirs[-1]].args["path"] == "/src" and install < workdirs[-1]
-        execs = [i for i, c in enumerate(calls) if c.name == "withExec" and i != install]
-        assert execs and min(execs) > workdirs[-1]
+        apt = _index(calls, "withExec", args=list(spec.APT_INSTALL))
+        execs = [i for i, c in enumerate(calls) if c.name == "withExec" and i not in (apt, install)]
+        assert apt < workdirs[0] and execs and min(execs) > workdirs[-1]
 
     def test_ca_bundle_is_a_secret_mounted_only_for_the_install(
         self, ml: ModuleType, spec: ModuleType
@@ -845,10 +846,12 @@ class TestIdenticalDag:
             inputs = {need: dag.directory() for need in spec.step(step.name).inputs}
             ctr = ml.MlCicd()._before(step.name, dag.directory(), None, inputs, service=dag.container())
             execs = _execs(ctr.with_(ml.run(spec.commands(spec.step(step.name)))))
-            # then after the one dependency install it runs exactly the step's commands
-            assert execs[0] == list(spec.INSTALL), f"{step.name}: first exec {execs[0]}"
+            # then after the system packages and the one dependency install it runs exactly the step's commands
+            assert execs[:2] == [list(spec.APT_INSTALL), list(spec.INSTALL)], (
+                f"{step.name}: first execs {execs[:2]}"
+            )
             expected = [list(command) for command in step.commands]
-            assert execs[1:] == expected, f"{step.name}: Dagger runs {execs[1:]}, host runner {expected}"
+            assert execs[2:] == expected, f"{step.name}: Dagger runs {execs[2:]}, host runner {expected}"
             assert step.in_run == (step.name not in {"lint", "test"})
 
     def test_the_report_gets_every_steps_outcome_after_the_host_runners_argv(
