@@ -81,6 +81,11 @@ class CategoryText(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(input_features, dtype=object)
 
 
+def kind_names(task: str) -> tuple[str, ...]:
+    """Return the kinds ``task`` offers, the optional ones included (nothing is imported)."""
+    return (*ESTIMATORS.get(task, {}), *BOOSTED)
+
+
 def estimator_class(kind: str, task: str) -> type:
     """Return the estimator class for ``kind`` and ``task``, or raise ``ValueError`` naming both."""
     kinds = ESTIMATORS.get(task)
@@ -97,7 +102,7 @@ def estimator_class(kind: str, task: str) -> type:
                 f"pip install '{BOOST_EXTRA}'"
             ) from None
     if kind not in kinds:
-        known = ", ".join([*kinds, *BOOSTED])
+        known = ", ".join(kind_names(task))
         raise ValueError(f"unknown model kind {kind!r} for {task}, expected one of: {known}")
     return kinds[kind]
 

@@ -3,8 +3,8 @@
 What runs is the config's ``[checks]`` when it names commands; otherwise what fits a Python
 repository: ruff when the project configures it, pytest when it has a ``tests/`` directory. The
 commands run in the project's root (the config's directory) with this machine's environment;
-``python`` is the interpreter running ml-cicd and its scripts directory comes first on ``PATH``, so
-a team's venv is its checks' venv.
+``python`` is the interpreter running ml-cicd and its scripts directory comes first on ``PATH``
+(``pipeline/io/interpreter.py``), so a team's venv is its checks' venv.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import CheckFailed, ConfigError
+from pipeline.io.interpreter import argv_for, child_env
 
 KINDS = ("lint", "test")
 RUFF_FILES = ("ruff.toml", ".ruff.toml")
@@ -60,14 +61,6 @@ def ruff_configured(root: Path) -> bool:
     return "ruff" in pyproject.get("tool", {})
 
 
-def _env() -> dict[str, str]:
-    """Return this environment with the running interpreter's scripts first on PATH (a venv's ruff, pytest)."""
-    return {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
-
-
 def execute(chosen: Plan, root: Path) -> int:
     """Run the plan's commands in ``root`` one after another; return how many ran.
 
@@ -77,9 +70,8 @@ def execute(chosen: Plan, root: Path) -> int:
     for argv in chosen.commands:
         shown = shlex.join(argv)
         print(f"{chosen.kind}: {shown}", file=sys.stderr, flush=True)
-        resolved = [sys.executable, *argv[1:]] if argv[0] == "python" else list(argv)
         try:
-            code = subprocess.run(resolved, cwd=root, env=_env(), check=False).returncode
+            code = subprocess.run(argv_for(argv), cwd=root, env=child_env(os.environ), check=False).returncode
         except FileNotFoundError:
             raise ConfigError(
                 f"checks.{chosen.kind}: `{argv[0]}` is not installed here (not on PATH); install it or change "

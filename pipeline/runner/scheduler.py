@@ -41,8 +41,8 @@ from pipeline.config import Config
 from pipeline.dag import Step, steps
 from pipeline.errors import PipelineError, os_error_line
 from pipeline.io import outdir
+from pipeline.io.interpreter import argv_for, child_env
 from pipeline.io.run import RUN_ENV, new_run_id
-from pipeline.io.shipped import tool_root
 from pipeline.records import Run, StepOutcome, StepStatus
 from pipeline.runner.cache import StaleEntry, StepCache
 from pipeline.runner.processes import (
@@ -220,7 +220,7 @@ class Runner:
 
     def _launch_next(self, job: Running) -> None:
         """Start the job's next command in a process group of its own (see the module docstring)."""
-        argv = _resolve(job.commands.pop(0))
+        argv = argv_for(job.commands.pop(0))
         _append(job.log, "$ " + " ".join(argv) + "\n")
         handle = job.log.open("ab")
         try:
@@ -340,18 +340,9 @@ def _append(path: Path, text: str) -> None:
         raise
 
 
-def _resolve(argv: tuple[str, ...]) -> list[str]:
-    """Run ``python`` as this interpreter, so the runner's venv is the steps' venv."""
-    return [sys.executable, *argv[1:]] if argv[0] == "python" else list(argv)
-
-
 def _child_env(run: str | None) -> dict[str, str]:
     """Return a step's environment: this machine's, without any run id of the runner's own, plus ``run``."""
-    env = {name: value for name, value in os.environ.items() if name != RUN_ENV}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # steps run `python -P -m pipeline` (a project's own pipeline/ never shadows ml-cicd's): they
-    # import the very ml-cicd this runner runs, installed or a checkout
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tool_root()), env.get("PYTHONPATH", "")]))
+    env = child_env({name: value for name, value in os.environ.items() if name != RUN_ENV})
     env.setdefault("PYTHONUNBUFFERED", "1")
     if run is not None:
         env[RUN_ENV] = run

@@ -183,10 +183,10 @@ def test_run_passes_on_bundled_like_data_then_reuses_the_cache(
 
 
 def test_runner_uses_this_interpreter_for_python_steps() -> None:
-    from pipeline.runner.scheduler import _resolve
+    from pipeline.io.interpreter import argv_for
 
-    assert _resolve(("python", "-m", "pipeline"))[0] == sys.executable
-    assert _resolve(("ruff", "check"))[0] == "ruff"
+    assert argv_for(("python", "-m", "pipeline"))[0] == sys.executable
+    assert argv_for(("ruff", "check"))[0] == "ruff"
 
 
 def test_always_step_runs_even_when_its_need_was_dropped_after_a_failure(tmp_path: Path) -> None:
