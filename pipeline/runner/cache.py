@@ -49,7 +49,10 @@ from pipeline.dag import PROJECT, Step
 from pipeline.errors import PipelineError
 from pipeline.io.shipped import code_paths
 
-SKIP_PARTS = frozenset({"__pycache__", ".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+# what tools write while a step runs (a test run's .hypothesis too): never an input
+SKIP_PARTS = frozenset(
+    {"__pycache__", ".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+)
 CONFIG_READ = "config:"
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs"
@@ -75,22 +78,30 @@ class StepCache:
         self.config_path = config_path
         self.out = out
         self._code: str | None = None
+        self._project: str | None = None
 
     def key(self, step: Step) -> str:
-        """Return the cache key of ``step`` (see the module docstring), with the code hashed once per run."""
+        """Return the cache key of ``step`` (see the module docstring), with the code and project hashed once per run."""
         if self._code is None:
             self._code = code_hash()
-        return self._key(step, self.config, self._code)
+        if PROJECT in step.reads and self._project is None:
+            self._project = self._project_hash(self.config)
+        return self._key(step, self.config, self._code, self._project)
 
     def unchanged(self, step: Step, key: str) -> bool:
         """Return True when everything ``step`` depends on still gives ``key`` (config and code read afresh)."""
         try:
             config = load_config(self.config_path)
-            return self._key(step, config, code_hash()) == key
+            project = self._project_hash(config) if PROJECT in step.reads else None
+            return self._key(step, config, code_hash(), project) == key
         except (PipelineError, OSError):
             return False
 
-    def _key(self, step: Step, config: Config, code: str) -> str:
+    def _project_hash(self, config: Config) -> str:
+        """Return the hash of the whole project: the config's directory without out/, the cache and the registry."""
+        return project_hash(self.config_path.parent, (self.out, self.root, Path(config.registry.path)))
+
+    def _key(self, step: Step, config: Config, code: str, project: str | None) -> str:
         digest = hashlib.sha256()
         digest.update(repr((step.name, step.commands)).encode())
         digest.update(code.encode())
@@ -98,11 +109,8 @@ class StepCache:
             digest.update(config.section_hash(*step.sections).encode())
         else:
             digest.update(self.config_path.read_bytes())
-        for read in step.reads:
-            if read == PROJECT:
-                hash_project(
-                    digest, self.config_path.parent, (self.out, self.root, Path(config.registry.path))
-                )
+        if project is not None:
+            digest.update(project.encode())
         for path in inputs(step, config):
             hash_path(digest, path)
         return digest.hexdigest()
@@ -328,11 +336,12 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
-def hash_project(digest: hashlib._Hash, root: Path, leave_out: Iterable[Path]) -> None:
-    """Feed every file under ``root`` (names and contents) into ``digest``, but those under ``leave_out``.
+def project_hash(root: Path, leave_out: Iterable[Path]) -> str:
+    """Return a hash of every file under ``root`` (names and contents), but those under ``leave_out``.
 
     Directories of caches and venvs (``SKIP_PARTS``) and those of ``leave_out`` are not entered.
     """
+    digest = hashlib.sha256()
     skipped = {path.resolve() for path in leave_out}
     for parent, dirs, files in os.walk(root):
         here = Path(parent)
@@ -343,6 +352,7 @@ def hash_project(digest: hashlib._Hash, root: Path, leave_out: Iterable[Path]) -
                 continue
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def tree(root: Path, names: Iterable[str]) -> list[Path]:

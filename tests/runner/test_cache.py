@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import load_config
-from pipeline.dag import Step
+from pipeline.dag import Step, steps
 from pipeline.runner.cache import MANIFEST, OUTPUTS, StaleEntry, StepCache
 from pipeline.runner.scheduler import Runner
-from tests.conftest import DEFAULT_CONFIG
+from tests.conftest import DEFAULT_CONFIG, Project
 
 STEP = Step("train", (("python", "-c", "pass"),), writes=("model", "holdout.parquet", "notes.txt"))
 
@@ -250,3 +251,22 @@ def test_a_run_reports_a_bad_entry_runs_the_step_and_stores_a_good_one(
 def _rerun(tmp_path: Path, step: Step, capsys: pytest.CaptureFixture[str]) -> str:
     assert _runner(tmp_path).execute((step,)) == 0
     return capsys.readouterr().err
+
+
+def test_a_check_reading_the_whole_project_keeps_its_key_when_a_test_run_writes_tool_caches(
+    make_project: Callable[..., Project],
+) -> None:
+    # given a project and the test step, which reads the whole project
+    project = make_project()
+    config = load_config(project.config)
+    cache = StepCache(project.root / ".cache" / "ml-cicd", config, project.config, project.out)
+    step = next(s for s in steps(str(project.config), str(project.out)) if s.name == "test")
+    key = cache.key(step)
+    # when the tests write what test tools keep between runs (hypothesis's database, pytest's cache)
+    for name in (".hypothesis/examples/ab/cd", ".pytest_cache/v/cache/lastfailed", "out/report.md"):
+        (project.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (project.root / name).write_text("written by the run")
+    # then the key is the same (the step's result is stored), and a change to a project file changes it
+    assert cache.unchanged(step, key)
+    (project.root / "tests_extra.py").write_text("def test_new(): pass\n")
+    assert not cache.unchanged(step, key)
