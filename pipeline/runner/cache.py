@@ -84,9 +84,12 @@ class StepCache:
         """Return the cache key of ``step`` (see the module docstring), with the code and project hashed once per run."""
         if self._code is None:
             self._code = code_hash()
-        if PROJECT in step.reads and self._project is None:
-            self._project = self._project_hash(self.config)
-        return self._key(step, self.config, self._code, self._project)
+        project = None
+        if PROJECT in step.reads:
+            if self._project is None:
+                self._project = self._project_hash(self.config)
+            project = self._project
+        return self._key(step, self.config, self._code, project)
 
     def unchanged(self, step: Step, key: str) -> bool:
         """Return True when everything ``step`` depends on still gives ``key`` (config and code read afresh)."""

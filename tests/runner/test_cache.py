@@ -270,3 +270,22 @@ def test_a_check_reading_the_whole_project_keeps_its_key_when_a_test_run_writes_
     assert cache.unchanged(step, key)
     (project.root / "tests_extra.py").write_text("def test_new(): pass\n")
     assert not cache.unchanged(step, key)
+
+
+def test_a_step_that_does_not_read_the_project_keeps_its_key_after_one_that_does(
+    make_project: Callable[..., Project],
+) -> None:
+    # given the step cache of one run, which has already keyed the test step (it reads the whole project)
+    project = make_project()
+    config = load_config(project.config)
+    cache = StepCache(project.root / ".cache" / "ml-cicd", config, project.config, project.out)
+    by_name = {s.name: s for s in steps(str(project.config), str(project.out))}
+    cache.key(by_name["test"])
+    # when validate and train are keyed after it
+    keys = {name: cache.key(by_name[name]) for name in ("validate", "train")}
+    # then each key holds when their inputs are read again (so their results are stored) ...
+    assert all(cache.unchanged(by_name[name], key) for name, key in keys.items())
+    # ... and a project file neither of them reads does not change them
+    (project.root / "notes.md").write_text("a team's notes\n")
+    fresh = StepCache(project.root / ".cache" / "ml-cicd", config, project.config, project.out)
+    assert {name: fresh.key(by_name[name]) for name in keys} == keys
