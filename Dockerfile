@@ -46,8 +46,24 @@ RUN --mount=type=secret,id=ca-bundle,required=false \
       PIP_INDEX_URL="$(cat /run/secrets/pip-index-url)"; export PIP_INDEX_URL; \
     fi; \
     /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check --no-deps \
-        -r "$requirements" \
-    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
+        -r "$requirements"
+# The three model inputs (pipeline/steps/model_inputs.py writes them; each may be absent, as in a build by
+# hand from the repository: a wildcard COPY that matches nothing copies nothing in BuildKit):
+# requirements-model.txt, the libraries this model needs that the flavour lacks (XGBoost, the team's),
+# pinned at training's versions, every distribution listed; system-packages.txt, the Debian packages
+# they link (LightGBM: libgomp1); team/, the team's modules the model unpickles, at their project paths.
+COPY requirements-model.tx[t] /tmp/
+RUN --mount=type=secret,id=ca-bundle,required=false \
+    --mount=type=secret,id=pip-index-url,required=false \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi; \
+    if [ -s /run/secrets/pip-index-url ]; then \
+      PIP_INDEX_URL="$(cat /run/secrets/pip-index-url)"; export PIP_INDEX_URL; \
+    fi; \
+    if [ -s /tmp/requirements-model.txt ]; then \
+      /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check --no-deps \
+          -r /tmp/requirements-model.txt || exit 1; \
+    fi; \
+    /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv/lib -depth -type d -name tests -path '*site-packages/*/*' -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/_distutils_hack \
               /opt/venv/lib/python3*/site-packages/distutils-precedence.pth \
@@ -57,7 +73,13 @@ RUN --mount=type=secret,id=ca-bundle,required=false \
 # onnxruntime's tools/, quantization/ and transformers/ build and tune models; serving imports none.
 
 FROM ${BASE_IMAGE} AS trimmed
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model \
+COPY system-packages.tx[t] /tmp/
+RUN if [ -s /tmp/system-packages.txt ]; then \
+      apt-get update && xargs apt-get install --yes --no-install-recommends < /tmp/system-packages.txt \
+      || exit 1; \
+    fi; \
+    rm -f /tmp/system-packages.txt \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model \
     && rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* \
               /usr/share/i18n /usr/share/lintian /usr/share/bash-completion /usr/share/perl* \
               /usr/lib/*-linux-gnu/perl* /usr/bin/perl* /usr/lib/*-linux-gnu/gconv \
@@ -76,7 +98,7 @@ COPY model/ /app/src/model/
 RUN ["/opt/venv/bin/python", "-m", "compileall", "-q", "/app/src/model"]
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
-    PYTHONPATH=/app/src \
+    PYTHONPATH=/app/src:/app/team \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     ORT_DISABLE_TELEMETRY=1 \
@@ -86,6 +108,7 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 # (`python -m pipeline image build`, or the Dagger module's gate step); the server has no signing
 # key, checks the sha256 again, and nothing but the image can change /app/model.
 # Per-model arguments come after the heavy layers, so a new model reuses them from the cache.
+COPY tea[m]/ /app/team/
 ARG MODEL_DIR=out/model
 COPY ${MODEL_DIR}/ /app/model/
 ARG REVISION=unknown

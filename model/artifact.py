@@ -206,17 +206,29 @@ def load_artifact(directory: Path, what: str = "") -> tuple[Any, ModelMetadata]:
     try:
         estimator = joblib.load(model_path)
     except ModuleNotFoundError as exc:  # the model's own library or code is not installed here
-        raise ArtifactError(
-            f"{model_path}: the model ({metadata.kind}) needs the Python module {exc.name!r}, which is not "
-            f"installed here{_extra_hint(metadata.kind)}"
-        ) from None
+        raise ArtifactError(f"{model_path}: {_missing(metadata, exc.name or str(exc))}") from None
     except Exception as exc:  # unpickling can raise nearly anything
         raise ArtifactError(f"{model_path}: cannot load model ({exc})") from None
     return estimator, metadata
 
 
-def _extra_hint(kind: str) -> str:
-    """Return how to install what a model of ``kind`` needs, when an optional extra provides it."""
+def _missing(metadata: ModelMetadata, module: str) -> str:
+    """Return why a model cannot load without ``module``, and what provides it."""
     from model.boosted import BOOST_EXTRA, BOOSTED
 
-    return f" (pip install '{BOOST_EXTRA}')" if kind in BOOSTED else ""
+    needs = metadata.needs
+    team = [name for name in (needs.modules if needs is not None else ()) if name.partition(".")[0] == module]
+    if needs is not None and team:
+        files = ", ".join(f.path for f in needs.files if f.path.partition("/")[0] == module) or module
+        return (
+            f"the model needs the team's module {module!r} ({files}; from model.factory {needs.factory}), "
+            "which is not importable here: run it in the project (its root on PYTHONPATH) or in the "
+            "image `pipeline image build` makes, which carries the team's code"
+        )
+    hint = f" (pip install '{BOOST_EXTRA}')" if metadata.kind in BOOSTED else ""
+    if needs is not None and not hint:
+        pins = [f"{name}=={version}" for name, version in needs.libraries.items()]
+        hint = f" (the model records: {', '.join(pins)})" if pins else ""
+    return (
+        f"the model ({metadata.kind}) needs the Python module {module!r}, which is not installed here{hint}"
+    )

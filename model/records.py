@@ -153,17 +153,41 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class CodeFile:
+    """One file of the team's code a model needs: its path under the project's root, and its sha256."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What loading the pickled model needs besides ml-cicd's ``model/`` (``pipeline/steps/needs.py``).
+
+    ``factory``: the ``[model] factory`` that built it (None: a kind of ml-cicd's); ``modules`` and
+    ``files``: the team's modules it imports and their files, as training read them; ``libraries``:
+    the installed distributions its classes and the team's code import, with their versions.
+    """
+
+    factory: str | None
+    modules: tuple[str, ...]
+    files: tuple[CodeFile, ...]
+    libraries: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ModelMetadata(Record):
-    """``metadata.json`` beside the model file; the last four fields are filled in by ``save_artifact``.
+    """``metadata.json`` beside the model file; ``save_artifact`` fills in the model file, its sha256 and versions.
 
     ``compiled`` is the ONNX form (None: not attempted, e.g. an artefact made by hand);
     ``out_of_range`` is what the server does with a value outside the schema's limits;
-    ``baseline`` the dummy model of the same training rows (None: an artefact made by hand).
+    ``baseline`` the dummy model of the same training rows (None: an artefact made by hand);
+    ``needs`` the code and libraries loading it takes.
     """
 
     FILE: ClassVar[str] = "metadata.json"
-    SCHEMA_VERSION: ClassVar[int] = 3
-    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {2: ("baseline",)}
+    SCHEMA_VERSION: ClassVar[int] = 4
+    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {2: ("baseline", "needs"), 3: ("needs",)}
     run: str
     task: Task
     target: str
@@ -190,6 +214,13 @@ class ModelMetadata(Record):
     model_sha256: str = ""
     sklearn_version: str = ""
     python_version: str = ""
+    needs: Needs | None = None  # None: an artefact made before ml-cicd recorded it, or by hand
+
+    @property
+    def estimator(self) -> str:
+        """Return the kind as reports show it: a factory's names its function."""
+        factory = self.needs.factory if self.needs is not None else None
+        return f"{self.kind} {factory}" if factory else self.kind
 
     @property
     def feature_names(self) -> list[str]:

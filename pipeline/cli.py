@@ -25,6 +25,7 @@ from types import ModuleType
 
 from model.errors import ArtifactError
 from pipeline.config import DEFAULT_CONFIG, project_root
+from pipeline.core.factory import importable
 from pipeline.errors import PipelineError, environment_failure
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h)
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv[1:])
     if hasattr(args, "out") and args.out is None and hasattr(args, "config"):
         args.out = project_root(args.config) / "out"  # beside the config, wherever the command starts
+    if hasattr(args, "config"):  # a model made by the team's [model] factory unpickles the team's classes
+        importable(project_root(args.config))
     try:
         check_out(getattr(args, "out", None))
         return int(module.run(args))

@@ -120,21 +120,29 @@ class ModelConfig:
 
     ``kinds`` holds parameters per kind (``[model.kinds.random_forest]``, ...), so that changing
     ``kind`` is one edit; ``params`` are the chosen kind's parameters when they are not in ``kinds``.
+    ``factory`` (``"path/file.py:function"`` or ``"package.module:function"``) replaces ``kind``: the
+    team's function returns the estimator and gets ``params`` (``pipeline/core/factory.py``).
     """
 
     kind: Name = "hist_gradient_boosting"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     kinds: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    factory: Name | None = None
+
+    @property
+    def name(self) -> str:
+        """Return what the artefact records as its kind: ``kind``, or ``factory`` for the team's estimator."""
+        return "factory" if self.factory is not None else self.kind
 
     @property
     def chosen_params(self) -> dict[str, Any]:
         """Return the parameters of ``kind``: its table in ``kinds``, else ``params``."""
-        return dict(self.kinds.get(self.kind, self.params))
+        return dict(self.kinds.get(self.name, self.params))
 
     @property
     def params_key(self) -> str:
         """Return the dotted key the chosen parameters come from (for messages)."""
-        return f"model.kinds.{self.kind}" if self.kind in self.kinds else "model.params"
+        return f"model.kinds.{self.name}" if self.name in self.kinds else "model.params"
 
 
 @dataclass(frozen=True, config=MODEL_SETTINGS)
@@ -311,6 +319,13 @@ def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
             raise ConfigError(f"{origin}: {broken}")
         columns = [{"name": name, **spec} for name, spec in schema["columns"].items()]
         raw = {**raw, "schema": {**schema, "columns": columns}}
+    model = raw.get("model")
+    if isinstance(model, dict) and "factory" in model and ("kind" in model or "kinds" in model):
+        key = "model.kind" if "kind" in model else "model.kinds"
+        raise ConfigError(
+            f"{origin}: {key} and model.factory both say which estimator to fit: keep one "
+            "(the factory's parameters go in [model.params])"
+        )
     try:
         config = Config(**raw)
     except ValidationError as exc:

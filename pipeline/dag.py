@@ -13,6 +13,8 @@ from dataclasses import dataclass
 # -P: the team's own top-level packages (a model/ or pipeline/ of theirs) never shadow ml-cicd's
 PY = ("python", "-P", "-m", "pipeline")
 PROJECT = "project:"  # a read of the whole project (the config's directory; out/, caches, venvs left out)
+# The whole project too, when the config names a [model] factory: the team's code shapes the model.
+TEAM_CODE = "team-code:"
 DATA = "config:data.path"  # a read named by a config key: the file that key points at
 REFERENCE = "config:drift.reference"
 SERVICE_URL = "http://model:8080"  # the serving image as Dagger's service "model"
@@ -58,7 +60,7 @@ def steps(config: str = "ml-cicd.toml", out: str = "out", url: str = SERVICE_URL
             "train",
             ((*PY, "train", *common),),
             needs=("lint", "test", "validate"),
-            reads=(DATA,),
+            reads=(DATA, TEAM_CODE),
             writes=("model", "holdout.parquet"),
             sections=("data", "schema", "model", "training", "drift", "serving"),
         ),

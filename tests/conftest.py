@@ -483,6 +483,66 @@ def foreign_repo(root: Path) -> Path:
     return root
 
 
+FACTORY = "clinic_ml/factory.py:build"
+CLINIC_CODE = {
+    "clinic_ml/__init__.py": '"""The clinic team\'s model code."""\n',
+    "clinic_ml/transforms.py": (
+        '"""A feature of the clinic\'s own: how round a nucleus is (area over perimeter squared)."""\n\n'
+        "import numpy as np\n"
+        "from sklearn.base import BaseEstimator, TransformerMixin\n\n\n"
+        "class Roundness(TransformerMixin, BaseEstimator):\n"
+        "    def __init__(self, area='mean area', perimeter='mean perimeter'):\n"
+        "        self.area = area\n"
+        "        self.perimeter = perimeter\n\n"
+        "    def fit(self, X, y=None):\n"
+        "        self.n_features_in_ = X.shape[1]\n"
+        "        return self\n\n"
+        "    def transform(self, X):\n"
+        "        X = X.copy()\n"
+        "        X['roundness'] = 4 * np.pi * X[self.area] / X[self.perimeter] ** 2\n"
+        "        return X\n"
+    ),
+    "clinic_ml/factory.py": (
+        "from sklearn.compose import ColumnTransformer\n"
+        "from sklearn.impute import SimpleImputer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import Pipeline, make_pipeline\n"
+        "from sklearn.preprocessing import OneHotEncoder, StandardScaler\n\n"
+        "from clinic_ml.transforms import Roundness\n\n\n"
+        "def build(numeric, categorical, boolean, task, params):\n"
+        "    numbers = make_pipeline(SimpleImputer(strategy='median'), StandardScaler())\n"
+        "    words = make_pipeline(\n"
+        "        SimpleImputer(strategy='constant', fill_value='unknown'), OneHotEncoder(handle_unknown='ignore')\n"
+        "    )\n"
+        "    columns = ColumnTransformer(\n"
+        "        [('numbers', numbers, [*numeric, *boolean, 'roundness']), ('words', words, categorical)]\n"
+        "    )\n"
+        "    return Pipeline([('roundness', Roundness()), ('columns', columns), ('model', LogisticRegression(**params))])\n"
+    ),
+}
+
+
+def factory_repo(root: Path) -> Path:
+    """Write :func:`foreign_repo` plus the clinic's own estimator code (a custom transformer) in ``clinic_ml/``."""
+    foreign_repo(root)
+    for name, text in CLINIC_CODE.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def use_factory(config: Path, spec: str = FACTORY, params: str = "C = 0.5\nmax_iter = 2000\n") -> None:
+    """Replace the ``[model]`` tables of an ``init``-written config with ``factory = spec`` and its params."""
+    lines, kept, skipping = config.read_text().splitlines(), [], False
+    for line in lines:
+        if line.startswith("["):
+            skipping = line == "[model]" or line.startswith("[model.")
+        if not skipping:
+            kept.append(line)
+    kept += ["", "[model]", f'factory = "{spec}"', "", "[model.params]", *params.splitlines()]
+    config.write_text("\n".join(kept) + "\n")
+
+
 def drift_limits() -> DriftLimits:
     """Return the limits a default [drift] section gives."""
     return DriftLimits(

@@ -22,7 +22,7 @@ from model.artifact import load_artifact
 from model.codec import write_record
 from model.records import Metrics
 from pipeline.commands.options import add_out, check_config
-from pipeline.config import load_config
+from pipeline.config import load_config, project_root
 from pipeline.core.evaluation import evaluate
 from pipeline.core.metrics import DEFAULT_METRIC
 from pipeline.errors import ModelError
@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write ``OUT/metrics.json``."""
     config = load_config(args.config)
-    check_config(config, model=False)
+    check_config(config, project_root(args.config), model=False)
     out = Path(args.out)
     model_dir = Path(args.model) if args.model else out / outdir.MODEL
     data_path = Path(args.data) if args.data else out / outdir.HOLDOUT

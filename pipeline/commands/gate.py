@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from pipeline.commands.options import add_out, check_config
-from pipeline.config import load_config
+from pipeline.config import load_config, project_root
 from pipeline.core import gates as rules
 from pipeline.errors import CheckFailed
 from pipeline.io.run import run_id
@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate every gate, write ``gates.json``, print the table; raise CheckFailed on a required failure."""
     config = load_config(args.config)
-    check_config(config)
+    check_config(config, project_root(args.config))
     out = Path(args.out)
     started = time.perf_counter()
     record = run_gate(config, out, args.champion, run_id())

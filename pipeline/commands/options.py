@@ -34,14 +34,15 @@ def read_data(args: argparse.Namespace, config: Config) -> tuple[Path, pd.DataFr
     return Path(config.data.path), read_table(config.data.path, config.data.format)
 
 
-def check_config(config: Config, *, data: Path | None = None, model: bool = True) -> None:
+def check_config(config: Config, root: Path, *, data: Path | None = None, model: bool = True) -> None:
     """Check, before any work, what the config names and only the data can confirm; raise :class:`ConfigError`.
 
     ``schema.skip_checks`` must name checks. The id and slice columns must be columns of the schema or of the table's header (``data``,
     default ``data.path``); whether the table holds the schema is for ``validate`` to say.
     The drift reference must be readable and hold the schema's features (a reference from another
     dataset, or a file with another delimiter, is refused); with ``model``, ``model.params`` must
-    be parameters of ``model.kind``. Metric names and directions were checked at load.
+    be parameters of ``model.kind`` (or ``model.factory``, found under ``root``, the project's root,
+    must give an estimator). Metric names and directions were checked at load.
     """
     unknown = [name for name in config.schema.skip_checks if name not in CHECKS]
     if unknown:
@@ -74,4 +75,4 @@ def check_config(config: Config, *, data: Path | None = None, model: bool = True
     if model:
         from pipeline.core.training import estimator_for
 
-        estimator_for(config)
+        estimator_for(config, root)

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     # model.params matter only where a model is fitted: a train restored from the cache was
     # fitted with this very [model] section, so checking them (importing scikit-learn) is moot
     train = next(step for step in table if step.name == "train")
-    check_config(config, model="train" not in skip and not runner.restorable(train))
+    check_config(
+        config, project_root(args.config), model="train" not in skip and not runner.restorable(train)
+    )
     return runner.execute(table)
 
 

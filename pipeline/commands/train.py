@@ -43,7 +43,7 @@ from model.codec import plain
 from model.compiled import ONNX_FILE
 from model.records import ModelMetadata
 from pipeline.commands.options import add_data, add_out, check_config, read_data
-from pipeline.config import Config, load_config
+from pipeline.config import Config, load_config, project_root
 from pipeline.core.compile import compile_model
 from pipeline.core.evaluation import model_outputs
 from pipeline.core.floors import fit_baseline
@@ -57,6 +57,7 @@ from pipeline.io import outdir
 from pipeline.io.git import git_commit
 from pipeline.io.run import run_id
 from pipeline.io.tables import file_hash
+from pipeline.steps.needs import model_needs
 
 # Config sections that shape the artefact (the drift section sets the profile's bins).
 CONFIG_SECTIONS = ("data", "schema", "model", "training", "drift", "serving")
@@ -77,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, then write ``OUT/model`` and ``OUT/holdout.parquet``."""
     config = load_config(args.config)
-    check_config(config, data=args.data)
+    check_config(config, project_root(args.config), data=args.data)
     started = time.perf_counter()
     run = run_id()
     data_path, table = read_data(args, config)
@@ -105,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         f"split by a hash of {', '.join(rule.key[:3])}{', ...' if len(rule.key) > 3 else ''}: "
         f"{len(train)} train rows, {len(holdout)} held-out rows ({side}; {used}, test_fraction {rule.fraction})"
     )
-    fitted, seconds = fit(train, prepared.features, config)
-    note(f"fitted {config.model.kind} in {seconds:.2f} s")
+    fitted, seconds = fit(train, prepared.features, config, project_root(args.config))
+    note(f"fitted {config.model.name} in {seconds:.2f} s")
     features = feature_schema(prepared.features, config)
     compiled, onnx = compile_model(fitted, features, prepared.labels, holdout, config.serving)
     note(f"onnx: {compiled.status}: {compiled.message}")
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         positive_label=prepared.positive_label,
         features=features,
         id_columns=config.data.id_columns,
-        kind=config.model.kind,
+        kind=config.model.name,
         params=config.model.chosen_params,
         data_sha256=data_sha256,
         config_sha256=config.section_hash(*CONFIG_SECTIONS),
@@ -133,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
         compiled=compiled,
         out_of_range=config.serving.out_of_range,
         baseline=fit_baseline(train[config.data.target], config.data.task, prepared.labels),
+        needs=model_needs(fitted, project_root(args.config), config.model.factory),
     )
     metadata = dataclasses.replace(metadata, profile=drift_profile(fitted, train, holdout, metadata, config))
-    if prepared.labels is not None and [plain(c) for c in fitted.classes_] != list(prepared.labels):
-        raise DataError(
-            f"estimator classes {list(fitted.classes_)} differ from the target labels {prepared.labels}"
-        )
+    classes = [plain(c) for c in getattr(fitted, "classes_", ())]
+    if prepared.labels is not None and classes != list(prepared.labels):
+        raise DataError(f"estimator classes {classes} differ from the target labels {prepared.labels}")
     extra = {ONNX_FILE: onnx} if onnx is not None else {}
     saved = write_outputs(Path(args.out), fitted, metadata, outdir.parquet_bytes(holdout), extra)
     note(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from model.codec import write_record
 from pipeline.commands.options import add_data, add_out, check_config, read_data
-from pipeline.config import load_config
+from pipeline.config import load_config, project_root
 from pipeline.core.drift import against_reference
 from pipeline.core.validation import failure_summary, validate_frame
 from pipeline.errors import DataError
@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the table, write the reports; raise :class:`DataError` (exit 2) when a check failed."""
     config = load_config(args.config)
-    check_config(config, data=args.data, model=False)
+    check_config(config, project_root(args.config), data=args.data, model=False)
     run = run_id()
     data_path, frame = read_data(args, config)
     data_sha256 = file_hash(data_path)

@@ -32,8 +32,10 @@ def model_card(metadata: ModelMetadata, lineage: Lineage, metrics: Metrics | Non
         *markdown_table(
             ("field", "value"),
             [
-                ("kind", metadata.kind),
+                ("kind", metadata.estimator),
                 ("parameters", json.dumps(metadata.params, sort_keys=True)),
+                ("team's code", needs_code(metadata)),
+                ("libraries", needs_libraries(metadata)),
                 ("scikit-learn", metadata.sklearn_version),
                 ("python", metadata.python_version),
                 ("trained at", metadata.created_at),
@@ -162,3 +164,16 @@ def baseline_line(metrics: Metrics) -> str:
     base = metrics.baseline.overall
     scores = ", ".join(f"{m} {fmt(base.get(m))}" for m in metric_names(metrics.task) if m in base)
     return f"Dummy baseline ({described(metrics.baseline)}) on the same {metrics.rows:,} held-out rows: {scores}."
+
+
+def needs_code(metadata: ModelMetadata) -> str:
+    """Return the team's files the model imports, with their sha256 prefixes (``none`` for ml-cicd's kinds)."""
+    files = metadata.needs.files if metadata.needs is not None else ()
+    return ", ".join(f"{f.path} ({f.sha256[:12]})" for f in files) or "none"
+
+
+def needs_libraries(metadata: ModelMetadata) -> str:
+    """Return the libraries loading the model imports, with the versions training had (``not recorded``)."""
+    if metadata.needs is None:
+        return "not recorded"
+    return ", ".join(f"{name} {version}" for name, version in metadata.needs.libraries.items())

@@ -131,7 +131,7 @@ def model_section(metadata: ModelMetadata | None, description: str) -> str:
     rows = [
         ("task", metadata.task),
         ("target", metadata.target),
-        ("model", metadata.kind),
+        ("model", metadata.estimator),
         ("train rows", metadata.train_rows),
         ("held-out rows", metadata.holdout_rows),
         ("data sha256", metadata.data_sha256[:12]),

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, load_config
-from pipeline.dag import PROJECT, Step
+from pipeline.dag import PROJECT, TEAM_CODE, Step
 from pipeline.errors import PipelineError
 from pipeline.io.shipped import code_paths
 
@@ -70,7 +70,8 @@ class StepCache:
     def __init__(self, root: Path, config: Config, config_path: Path, out: Path) -> None:
         """Cache under ``root``; ``config`` resolves ``config:KEY`` reads; outputs live in ``out``.
 
-        A read of the whole project (``dag.PROJECT``) is the config's directory without ``out``,
+        A read of the whole project (``dag.PROJECT``, and ``dag.TEAM_CODE`` when the config names a
+        ``[model] factory``) is the config's directory without ``out``,
         the cache itself and the registry.
         """
         self.root = root
@@ -85,7 +86,7 @@ class StepCache:
         if self._code is None:
             self._code = code_hash()
         project = None
-        if PROJECT in step.reads:
+        if reads_project(step, self.config):
             if self._project is None:
                 self._project = self._project_hash(self.config)
             project = self._project
@@ -95,7 +96,7 @@ class StepCache:
         """Return True when everything ``step`` depends on still gives ``key`` (config and code read afresh)."""
         try:
             config = load_config(self.config_path)
-            project = self._project_hash(config) if PROJECT in step.reads else None
+            project = self._project_hash(config) if reads_project(step, config) else None
             return self._key(step, config, code_hash(), project) == key
         except (PipelineError, OSError):
             return False
@@ -314,11 +315,16 @@ def files_under(directory: Path) -> list[str]:
     return sorted(found)
 
 
+def reads_project(step: Step, config: Config) -> bool:
+    """Return True when ``step``'s result depends on every file of the project under ``config``."""
+    return PROJECT in step.reads or (TEAM_CODE in step.reads and config.model.factory is not None)
+
+
 def inputs(step: Step, config: Config) -> list[Path]:
     """Return the files and directories ``step`` reads under ``config`` (unset ``config:KEY`` reads left out)."""
     found: list[Path] = []
     for read in step.reads:
-        if read == PROJECT:
+        if read in (PROJECT, TEAM_CODE):
             continue  # hashed by the cache, which knows what of the project is its own output
         if read.startswith(CONFIG_READ):
             value: object = config

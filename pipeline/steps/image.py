@@ -3,7 +3,8 @@
 The build context is assembled in a temp directory from exactly what the image needs: ml-cicd's
 own Dockerfile, serving requirements and ``model/`` package (``pipeline/io/shipped.py``, never the
 project's files of those names) and the artefact, so it is small and never picks up local files by
-accident. The flavour follows the model: the lean ``onnx`` image (no scikit-learn, SciPy or
+accident, and what the model itself needs (the team's code, libraries the flavour lacks:
+``pipeline/steps/model_inputs.py``). The flavour follows the model: the lean ``onnx`` image (no scikit-learn, SciPy or
 pandas) when its artefact ships ``model.onnx``, else ``sklearn``; a forced flavour is named in the
 tag. The name is ``serving.image_repository`` and the tag ``serving.image_tag`` (default the model's
 sha256[:12]). Base image: the given one, else ``$ML_CICD_BASE_IMAGE``, else the Dockerfile's pinned
@@ -22,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model.artifact import check_signature, signed_files, verify_artifact
-from model.boosted import BOOST_EXTRA, BOOSTED
 from model.codec import read_optional, read_record, write_record
 from model.records import Lineage, Metrics
 from pipeline.core.labels import image_flavour, image_labels
@@ -32,6 +32,7 @@ from pipeline.io.git import source_url
 from pipeline.io.run import run_id
 from pipeline.io.shipped import DOCKERFILE, SERVE_REQUIREMENTS, model_package, shipped
 from pipeline.records import Image
+from pipeline.steps.model_inputs import write_model_inputs
 
 DEFAULT_REPOSITORY = "ml-cicd-model"
 
@@ -62,12 +63,6 @@ def build(
     sha = metadata.model_sha256
     natural = image_flavour(metadata)
     chosen = natural if flavour == "auto" else flavour
-    if chosen == "sklearn" and metadata.kind in BOOSTED:
-        why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
-        raise DataError(
-            f"a {metadata.kind} model is served by its ONNX form, and this one has none ({why}); the sklearn "
-            f"flavour carries no {metadata.kind}: serve it with `pipeline serve` where '{BOOST_EXTRA}' is installed"
-        )
     if chosen == "onnx" and natural != "onnx":
         why = metadata.compiled.message if metadata.compiled is not None else "it was not compiled"
         raise DataError(f"--flavour onnx: the model ships no ONNX form ({why}); build the sklearn flavour")
@@ -112,6 +107,9 @@ def build(
         for name in (*signed_files(verify_artifact(model_dir)), Lineage.FILE, Metrics.FILE):
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, context / "artefact" / name)
+        pins = write_model_inputs(metadata, project, context, chosen, progress)
+        if pins:
+            progress(f"the model needs {', '.join(pins)} besides the {chosen} flavour's libraries")
         info = docker.build(context, tag, build_args, ca_bundle, index_url)
     result = Image(
         run=run_id(),

@@ -19,6 +19,7 @@ from .spec import (
     ENV,
     INSTALL,
     MODEL,
+    MODEL_INPUTS,
     PIP_CACHE_PATH,
     PIP_CACHE_VOLUME,
     PYTHON_IMAGE,
@@ -28,6 +29,7 @@ from .spec import (
     TOOL_DIR,
     WORKDIR,
     Argv,
+    image_inputs,
     repository,
 )
 
@@ -92,12 +94,21 @@ def python_env(tool: dagger.Directory, ca: dagger.Secret | None) -> Build:
     return build
 
 
-def image_context(tool: dagger.Directory, model: dagger.Directory) -> dagger.Directory:
-    """Return the serving image's build context: ml-cicd's Dockerfile, serving requirements and model/, the artefact."""
+def image_context(
+    tool: dagger.Directory, model: dagger.Directory, inputs: dagger.Directory
+) -> dagger.Directory:
+    """Return the serving image's build context: ml-cicd's Dockerfile, serving requirements and model/, the
+    artefact, and what the model adds (``inputs``: the team's code, libraries and system packages it needs)."""
     context = dag.directory().with_file(DOCKERFILE, tool.file(DOCKERFILE))
     for name in SERVE_REQUIREMENTS:
         context = context.with_file(name, tool.file(name))
-    return context.with_directory("model", tool.directory("model")).with_directory(MODEL, model)
+    context = context.with_directory("model", tool.directory("model")).with_directory(MODEL, model)
+    return context.with_directory(".", inputs)
+
+
+def model_inputs(gated: dagger.Container, config: str) -> dagger.Directory:
+    """Return what the gated model adds to the image's build context, written in the gate's container."""
+    return gated.with_exec(list(image_inputs(config))).directory(MODEL_INPUTS)
 
 
 def with_ca(ca: dagger.Secret | None, *argvs: Argv) -> Build:

@@ -34,6 +34,7 @@ from ._containers import (
     champion_model,
     function_cached,
     image_context,
+    model_inputs,
     python_env,
     registry_auth,
     run,
@@ -582,7 +583,8 @@ class MlCicd:
         metrics = json.loads(await out.file("metrics.json").contents())
         labels = image_labels(metadata, metrics, revision, self.repository)
         model = out.directory("model")
-        return [self._build(ca, model, labels, platform) for platform in platforms(self.platforms)]
+        inputs = model_inputs(gated, self.config)
+        return [self._build(ca, model, labels, platform, inputs) for platform in platforms(self.platforms)]
 
     def _commands(self, name: str, full: bool = False) -> tuple[tuple[str, ...], ...]:
         """Return step ``name``'s argv with this call's config."""
@@ -594,11 +596,15 @@ class MlCicd:
         model: dagger.Directory,
         labels: dict[str, str],
         platform: str = PLATFORMS[0],
+        inputs: dagger.Directory | None = None,
     ) -> dagger.Container:
-        """Build the serving image from ml-cicd's Dockerfile (the module's source), never the project's."""
+        """Build the serving image from ml-cicd's Dockerfile (the module's source), never the project's.
+
+        ``inputs``: what the model adds to the context (``pipeline image inputs`` in the gate's container).
+        """
         build_args = [dagger.BuildArg("BASE_IMAGE", PYTHON_IMAGE), dagger.BuildArg("MODEL_DIR", MODEL)]
         build_args += [dagger.BuildArg(name, value) for name, value in labels.items()]
-        context = image_context(tool_source(), model)
+        context = image_context(tool_source(), model, inputs if inputs is not None else dag.directory())
         return context.docker_build(
             platform=dagger.Platform(platform),
             build_args=build_args,

@@ -46,6 +46,7 @@ from .spec import (
     KEY_ENV,
     KEY_VOLUME,
     MODEL,
+    MODEL_INPUTS,
     OUT,
     PIP_CACHE_PATH,
     PIP_CACHE_VOLUME,
@@ -62,6 +63,7 @@ from .spec import (
     TOOL_DIR,
     WORKDIR,
     commands,
+    image_inputs,
     image_labels,
     report_flags,
     step,
@@ -265,7 +267,7 @@ class Replica:
                     break
                 self._step(name, image, tree)
             if not self._stopped():
-                served = self._serving_image(tool)
+                served = self._serving_image(tool, image, tree)
                 if served:
                     with self._service(served, network):
                         self._step("smoke_test", image, tree, network)
@@ -400,8 +402,9 @@ class Replica:
             src = self.work / "outs" / origin.removeprefix("out:")
         docker("cp", f"{src}/.", f"{container}:{path}")
 
-    def _serving_image(self, tool: Path) -> str | None:
-        """Build the serving image as the module does: ml-cicd's Dockerfile, requirements and model/, then out/model."""
+    def _serving_image(self, tool: Path, image: str, tree: Path) -> str | None:
+        """Build the serving image as the module does: ml-cicd's Dockerfile, requirements and model/, then
+        out/model, then what the model adds (``image inputs``, run where the gate ran)."""
         started = time.perf_counter()
         gate_out = self.work / "outs" / "gate"
         context = self.work / "image-context"
@@ -411,6 +414,14 @@ class Replica:
             shutil.copy2(tool / name, context / name)
         shutil.copytree(tool / "model", context / "model")
         shutil.copytree(gate_out / "model", context / MODEL)
+        log = self.work / "logs" / f"{IMAGE_STEP}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        problem = self._model_inputs(image, tree, context)
+        if problem is not None:
+            log.write_text(problem)
+            outcome = Outcome("failed", 2, time.perf_counter() - started, _error_line(log))
+            self._finish(IMAGE_STEP, outcome, log)
+            return None
         metadata = json.loads((gate_out / "model" / "metadata.json").read_text())
         metrics = json.loads((gate_out / "metrics.json").read_text())
         args = {"BASE_IMAGE": self.base_image, "MODEL_DIR": MODEL}
@@ -418,7 +429,6 @@ class Replica:
         tag = f"{self.tag}-model"
         argv = ["build", "--platform", PLATFORMS[0], "-t", tag, *self._secret()]
         argv += [arg for key, value in args.items() for arg in ("--build-arg", f"{key}={value}")]
-        log = self.work / "logs" / f"{IMAGE_STEP}.log"
         with log.open("w") as handle:
             handle.write("$ docker " + " ".join([*argv, str(context)]) + "\n")
             handle.flush()
@@ -433,6 +443,25 @@ class Replica:
         outcome = Outcome("ok" if code == 0 else "failed", code, seconds, _error_line(log) if code else "")
         self._finish(IMAGE_STEP, outcome, log)
         return tag if code == 0 else None
+
+    def _model_inputs(self, image: str, tree: Path, context: Path) -> str | None:
+        """Write what the model adds to the build context into ``context``, as the module does: the gate's
+        container (the source, the gate's out/) runs ``image inputs`` and its MODEL_INPUTS is merged in.
+
+        Return None, or the command's output when it failed.
+        """
+        container = docker("create", "--workdir", WORKDIR, image, "sleep", "infinity").stdout.strip()
+        try:
+            self._place(container, WORKDIR, "source", tree)
+            self._place(container, f"{WORKDIR}/{OUT}", "out:gate", tree)
+            docker("start", container)
+            done = docker("exec", container, *image_inputs(self.config), check=False)
+            if done.returncode != 0:
+                return done.stdout + done.stderr
+            docker("cp", f"{container}:{MODEL_INPUTS}/.", str(context))
+        finally:
+            docker("rm", "-f", container, check=False)
+        return None
 
     def _service(self, image: str, network: str) -> _Service:
         """Return the serving image as service SERVICE (the smoke step polls /ready itself, as in Dagger)."""

@@ -103,6 +103,9 @@ REPORT_FILE: Final[str] = f"{OUT}/report.md"
 SERVICE: Final[str] = "model"
 PORT: Final[int] = 8080
 IMAGE_MODEL_PATH: Final[str] = "/app/model"  # where the serving Dockerfile copies the model
+# What the model adds to the image's build context (the team's code, libraries, system packages), written
+# in the gate's container after the gate by `pipeline image inputs` and merged into the context's root.
+MODEL_INPUTS: Final[str] = "/tmp/model-inputs"
 PLATFORMS: Final[tuple[str, ...]] = ("linux/amd64",)  # what production runs, whatever builds it
 HEADLINE_METRICS: Final[tuple[str, ...]] = ("roc_auc", "f1", "accuracy", "rmse", "r2", "mae")
 
@@ -175,6 +178,11 @@ def commands(spec: Step, full: bool = False, config: str = CONFIG) -> tuple[Argv
     """Return the argv ``spec`` runs with the project's ``config`` (``--full`` appended where it trains on every row)."""
     argvs = tuple(tuple(config if arg == CONFIG else arg for arg in argv) for argv in spec.commands)
     return tuple((*argv, "--full") for argv in argvs) if full and spec.full else argvs
+
+
+def image_inputs(config: str = CONFIG) -> Argv:
+    """Return the argv that writes the model's part of the serving image's build context to MODEL_INPUTS."""
+    return (*_PY, "image", "inputs", "--config", config, "--out", OUT, "--dest", MODEL_INPUTS)
 
 
 def report_flags(outcomes: dict[str, tuple[str, int, str]]) -> Argv:

@@ -10,6 +10,7 @@ answers over HTTP what the model answers offline (``smoke``'s predict check).
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -123,10 +124,9 @@ def test_a_boosted_candidate_is_gated_against_a_forest_champion_and_served_as_of
     assert smoke == 0 and checks["predict"]["status"] == "passed", checks["predict"]
 
 
-def test_floats_the_onnx_form_cannot_tell_apart_are_refused_by_parity_and_served_natively(
-    tmp_path: Path,
-) -> None:
-    # given a table whose label is decided by a difference float32 cannot represent (2**24 vs 2**24 + 1)
+def _ticks(root: Path) -> Path:
+    """Onboard a table whose label is decided by a difference float32 cannot represent (2**24 vs 2**24 + 1)
+    with a LightGBM model; return the config."""
     rng = np.random.default_rng(0)
     rows = 600
     frame = pd.DataFrame(
@@ -137,14 +137,23 @@ def test_floats_the_onnx_form_cannot_tell_apart_are_refused_by_parity_and_served
         }
     )
     frame["late"] = np.where(frame["tick"] > 2.0**24, "yes", "no")
-    (tmp_path / "ticks.csv").write_text(frame.to_csv(index=False))
-    config = tmp_path / "ml-cicd.toml"
-    argv = ["init", str(tmp_path / "ticks.csv"), "--target", "late", "--config", str(config), "--ci", "none"]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ticks.csv").write_text(frame.to_csv(index=False))
+    config = root / "ml-cicd.toml"
+    argv = ["init", str(root / "ticks.csv"), "--target", "late", "--config", str(config), "--ci", "none"]
     assert main(argv) == 0
     raw = tomllib.loads(config.read_text())
     raw["model"] = {"kind": "lightgbm", "params": {"n_estimators": 20}}
     raw["schema"]["skip_checks"] = ["leakage"]  # the tick decides the label by design
     config.write_text(dump_toml(raw))
+    return config
+
+
+def test_floats_the_onnx_form_cannot_tell_apart_are_refused_by_parity_and_served_natively(
+    tmp_path: Path,
+) -> None:
+    # given a table whose label is decided by a difference float32 cannot represent
+    config = _ticks(tmp_path)
     # when it is trained
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "out")]) == 0
     # then parity refused the ONNX form, the reason is recorded, and the native model is what serves
@@ -152,6 +161,41 @@ def test_floats_the_onnx_form_cannot_tell_apart_are_refused_by_parity_and_served
     assert metadata.compiled is not None and metadata.compiled.status == "failed", metadata.compiled
     assert "label flips" in metadata.compiled.message and "scikit-learn serves" in metadata.compiled.message
     assert not (tmp_path / "out" / "model" / ONNX_FILE).exists()
+    assert metadata.needs is not None and metadata.needs.libraries["lightgbm"] == "4.7.0"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_lightgbm_model_parity_refused_is_served_natively_from_its_sklearn_image(tmp_path: Path) -> None:
+    # given a Docker engine and the LightGBM model whose ONNX form parity refuses
+    from tests.commands.test_factory import STAND_IN, _ml
+    from tests.commands.test_image import _require_engine
+
+    _require_engine()
+    config = _ticks(tmp_path)
+    # when the whole pipeline runs, the serving image built (the team's checks left out: it has none)
+    base = os.environ.get("ML_CICD_BASE_IMAGE") or STAND_IN
+    done = _ml(
+        tmp_path,
+        "run",
+        "--config",
+        config.name,
+        "--image",
+        "always",
+        "--skip",
+        "lint,test",
+        env={"ML_CICD_BASE_IMAGE": base},
+    )
+    # then the image is the sklearn flavour with LightGBM (and its OpenMP runtime) installed, and the
+    # smoke test found its answers equal to the offline model's
+    assert done.returncode == 0, done.stderr[-4000:]
+    built = json.loads((tmp_path / "out" / "image.json").read_text())
+    build_log = (tmp_path / "out" / "logs" / "build_image.log").read_text()
+    assert built["flavour"] == "sklearn" and "the model needs lightgbm==4.7.0" in build_log
+    smoke = (tmp_path / "out" / "logs" / "smoke_test.log").read_text()
+    assert "served by sklearn: labels equal and probabilities equal the offline model's" in smoke
+    # and the report says why the ONNX form is not what serves
+    assert "label flips" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_a_boosted_model_where_its_library_is_missing_is_one_line_naming_the_module(

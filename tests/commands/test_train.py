@@ -22,6 +22,7 @@ MakeProject = Callable[..., Project]
 
 METADATA_KEYS = {
     "schema_version",
+    "needs",
     "compiled",
     "out_of_range",
     "baseline",

@@ -532,18 +532,21 @@ class TestContainers:
     ) -> None:
         # given a CA secret, a model directory and its labels
         ca = dag.set_secret(spec.CA_SECRET, "pem")
-        model = dag.directory()
+        model, inputs = dag.directory(), dag.directory()
         labels = {"REVISION": "abc123", "MODEL_SHA256": "f" * 64}
-        calls = _calls(ml.MlCicd()._build(ca, model, labels))
+        calls = _calls(ml.MlCicd()._build(ca, model, labels, inputs=inputs))
         # then the context is ml-cicd's Dockerfile, serving requirements and model/ from the module's own
-        # source (never --source), then the model at out/model; the build gets args and the secret
+        # source (never --source), then the model at out/model, then what the model adds merged at the
+        # context's root; the build gets args and the secret
         placed = _index(calls, "withDirectory", path="out/model")
-        assert calls[placed].args["source"] is model and placed < _index(calls, "dockerBuild")
+        merged = _index(calls, "withDirectory", path=".")
+        assert calls[placed].args["source"] is model and calls[merged].args["source"] is inputs
+        assert placed < merged < _index(calls, "dockerBuild")
         assert [c.name for c in calls][:2] == ["directory", "withFile"]
         taken = {
             c.args["path"]: _calls(c.args["source"])
             for c in calls
-            if c.name in ("withFile", "withDirectory") and c.args["path"] != "out/model"
+            if c.name in ("withFile", "withDirectory") and c.args["path"] not in ("out/model", ".")
         }
         assert set(taken) == {"Dockerfile", *spec.SERVE_REQUIREMENTS, "model"}
         for path, chain in taken.items():
@@ -554,6 +557,21 @@ class TestContainers:
         assert [type(s) for s in build.args["secrets"]] == [dagger.Secret]
         # and for linux/amd64, what production runs, whatever the engine's own platform
         assert build.args["platform"] == "linux/amd64"
+
+    def test_the_models_image_inputs_are_written_where_the_gate_ran_with_the_host_argv(
+        self, ml: ModuleType, containers: ModuleType, spec: ModuleType
+    ) -> None:
+        # given the gate step's container of a call with the team's config
+        gated = ml.MlCicd(config="ml/ml-cicd.toml")._chain("gate", dag.directory(), None)
+        # when the model's image inputs are taken from it
+        calls = _calls(containers.model_inputs(gated, "ml/ml-cicd.toml"))
+        # then the gate's container runs `pipeline image inputs` with that config after the gate's own argv,
+        # and the directory it wrote is what the build gets
+        execs = [c.args["args"] for c in calls if c.name == "withExec"]
+        assert execs[-2] == list(spec.commands(spec.step("gate"), config="ml/ml-cicd.toml")[0])
+        assert execs[-1] == list(spec.image_inputs("ml/ml-cicd.toml"))
+        assert execs[-1][:7] == ["python", "-P", "-m", "pipeline", "image", "inputs", "--config"]
+        assert calls[-1].name == "directory" and calls[-1].args["path"] == spec.MODEL_INPUTS
 
     def test_more_platforms_are_one_build_each_and_one_publish_with_variants(
         self, ml: ModuleType, spec: ModuleType

@@ -19,7 +19,7 @@ import dagger
 import pytest
 from dagger import dag
 
-from tests.conftest import FOREIGN_TABLE, FOREIGN_TARGET, REPO, foreign_repo
+from tests.conftest import CLINIC_CODE, FOREIGN_TABLE, FOREIGN_TARGET, REPO, factory_repo, use_factory
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +236,10 @@ def test_another_teams_repository_passes_the_replica_with_ml_cicds_files_from_th
                 "ML_CICD_REQUIRE_DOCKER=1 but no Docker engine answers (run scripts/docker-engine.sh)"
             )
         pytest.skip("no Docker engine: run scripts/docker-engine.sh")
-    team = foreign_repo(tmp_path / "clinic")
+    team = factory_repo(tmp_path / "clinic")
     config = ["--config", str(team / "ml-cicd.toml"), "--ci", "none"]
     assert main(["init", str(team / FOREIGN_TABLE), "--target", FOREIGN_TARGET, *config]) == 0
+    use_factory(team / "ml-cicd.toml")  # their own estimator: a Pipeline around a transformer class of theirs
     ca = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
     # when the replica runs the module's DAG on it, the tool taken from this checkout (the module's source)
     replica = pkg["replica"].Replica(
@@ -257,3 +258,11 @@ def test_another_teams_repository_passes_the_replica_with_ml_cicds_files_from_th
     assert "lint: skipped: nothing to run" in (logs / "lint.log").read_text()
     report = (tmp_path / "work" / "outs" / "report" / "report.md").read_text()
     assert report.startswith("# Model report: PASSED") and "from clinic_biopsies.csv" in report
+    # and the serving image got the team's code from `image inputs` run where the gate ran, so the model
+    # (kind factory) unpickled in it and answered as offline
+    context = tmp_path / "work" / "image-context"
+    assert sorted(
+        p.relative_to(context / "team").as_posix() for p in (context / "team").rglob("*.py")
+    ) == sorted(CLINIC_CODE)
+    smoke = (logs / "smoke_test.log").read_text()
+    assert "served by sklearn: labels equal and probabilities equal the offline model's" in smoke

@@ -97,7 +97,7 @@ def test_a_model_saved_before_the_baseline_existed_still_loads_and_a_future_one_
     model_dir = train_artifact(tmp_path / "project").model_dir
     path = model_dir / ModelMetadata.FILE
     raw = json.loads(path.read_text())
-    del raw["baseline"]
+    del raw["baseline"], raw["needs"]
     raw["schema_version"] = 2
     path.write_text(json.dumps(raw))
     resign(model_dir)
@@ -106,8 +106,8 @@ def test_a_model_saved_before_the_baseline_existed_still_loads_and_a_future_one_
     _, metadata = load_artifact(model_dir)
 
     # then: it reads, with no baseline; a version this code never wrote is refused
-    assert metadata.baseline is None
-    raw["schema_version"] = 4
+    assert metadata.baseline is None and metadata.needs is None
+    raw["schema_version"] = 5
     path.write_text(json.dumps(raw))
-    with pytest.raises(ArtifactError, match="schema_version 4, this ml-cicd reads 2, 3"):
+    with pytest.raises(ArtifactError, match="schema_version 5, this ml-cicd reads 2, 3, 4"):
         read_record(path, ModelMetadata)
