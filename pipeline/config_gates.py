@@ -76,6 +76,20 @@ class ChampionGate:
 
 
 @dataclass(frozen=True, config=MODEL_SETTINGS)
+class CalibrationGate(ChampionGate):
+    """Probabilities that still mean what they say: the candidate's expected calibration error (``ece``,
+    or ``brier``) against the champion's on the same rows, judged as ``no_regression`` is (classifiers).
+
+    Advisory by default (``required = false``): reported, and it fails nothing. ``tolerance`` 0.02 is two
+    points of ECE (a model whose 70% predictions come true 68% of the time gives about that).
+    """
+
+    metric: Name | None = "ece"
+    tolerance: Annotated[Number, Ge(0)] = 0.02
+    required: Flag = False
+
+
+@dataclass(frozen=True, config=MODEL_SETTINGS)
 class LatencyGate:
     """Single-record latency of each model as served, against the champion's (``pipeline/core/latency.py``).
 
@@ -149,6 +163,7 @@ class GatesConfig:
 
     metric: tuple[MetricGate, ...] = ()
     champion: ChampionGate = dataclasses.field(default_factory=ChampionGate)
+    calibration: CalibrationGate = dataclasses.field(default_factory=CalibrationGate)
     latency: LatencyGate = dataclasses.field(default_factory=LatencyGate)
     slices: SliceGate = dataclasses.field(default_factory=SliceGate)
     collapse: CollapseGate = dataclasses.field(default_factory=CollapseGate)

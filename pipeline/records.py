@@ -70,6 +70,25 @@ class Champion(Comparison):
 
 
 @dataclass(frozen=True)
+class ReliabilityBin:
+    """One probability bin of a reliability curve: its range, rows, mean stated probability, rate it came true."""
+
+    low: float
+    high: float
+    rows: int
+    predicted: float
+    observed: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Both models' reliability curves on the rows the champion gate compared (``pipeline/core/calibration.py``)."""
+
+    candidate: tuple[ReliabilityBin, ...]
+    champion: tuple[ReliabilityBin, ...]
+
+
+@dataclass(frozen=True)
 class Gates(Record):
     """``gates.json`` from ``gate``.
 
@@ -80,7 +99,8 @@ class Gates(Record):
     """
 
     FILE: ClassVar[str] = "gates.json"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
+    OLDER_VERSIONS: ClassVar[dict[int, tuple[str, ...]]] = {2: ("calibration",)}
     run: str
     model_sha256: str
     passed: bool
@@ -89,6 +109,7 @@ class Gates(Record):
     latency: Latency | None
     publishable: bool = False  # `gate` always writes it; the default is the safe side
     inconclusive_rule: Literal["warn", "fail"] = "fail"  # gates.champion.inconclusive, as applied
+    calibration: Calibration | None = None  # a classifier compared with a champion
 
     def result(self, name: str) -> Result | None:
         """Return the gate called ``name``, or None."""

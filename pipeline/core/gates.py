@@ -28,7 +28,7 @@ from pipeline.config_gates import (
 from pipeline.core.drift_verdict import describe
 from pipeline.core.floors import metric_gate as metric_gate  # the floors' rule, with the baseline
 from pipeline.core.latency import Ratio, reason, slower
-from pipeline.core.power import detectable_from, rows_to_resolve
+from pipeline.core.power import detectable_from, rows_to_decide, rows_to_resolve
 from pipeline.records import Comparison, Drift, FeatureDrift, Latency
 
 COLLAPSE_STD = 1e-9  # regression predictions with a smaller std (relative to |mean|) are constant
@@ -40,7 +40,11 @@ def judged(name: str, ok: bool, required: bool, observed: Any, threshold: Any, m
 
 
 def champion_gate(
-    gate: ChampionGate, comparison: Comparison | None, why_skipped: str = "", excluded: int = 0
+    gate: ChampionGate,
+    comparison: Comparison | None,
+    why_skipped: str = "",
+    excluded: int = 0,
+    name: str = "no_regression",
 ) -> Result:
     """Judge the paired comparison with the champion (a non-inferiority test at the tolerance).
 
@@ -55,9 +59,9 @@ def champion_gate(
       inconclusive too; a metric undefined on these rows is an error.
 
     Every verdict states the tolerance in the metric's units and as a share of the champion's
-    value, and the smallest difference the rows resolve (half the interval's width).
+    value, and the smallest difference the rows resolve (half the interval's width). ``name``: the
+    result's (``calibration`` judges the calibration error the same way).
     """
-    name = "no_regression"
     if comparison is None:
         threshold = None if gate.relative_tolerance is not None else -gate.tolerance
         return Result(name, Status.SKIPPED, gate.required, None, threshold, why_skipped or "no champion")
@@ -71,7 +75,8 @@ def champion_gate(
         message = f"none of the held-out rows is one the champion never trained on ({excluded:,} it trained on): nothing compared"
         return Result(name, Status.ERROR, gate.required, None, threshold, message)
     if comparison.rows < gate.min_rows:
-        message = f"only {rows}; at least {gate.min_rows} are needed to compare (gates.champion.min_rows)"
+        key = "gates.champion" if name == "no_regression" else f"gates.{name}"
+        message = f"only {rows}; at least {gate.min_rows} are needed to compare ({key}.min_rows)"
         return Result(name, Status.INCONCLUSIVE, gate.required, None, threshold, message)
     delta, low, high = comparison.delta, comparison.ci_low, comparison.ci_high
     cand = comparison.candidate.get(metric)
@@ -121,14 +126,6 @@ def tolerance_words(relative: float | None, tolerance: float, champion_value: fl
     if not champion_value:
         return f"tolerance {tolerance:.4g} (the champion's value is {champion_value})"
     return f"tolerance {tolerance:.4g} = {tolerance / abs(champion_value):.2%} of the champion's {champion_value:.4g}"
-
-
-def rows_to_decide(rows: int, delta: float, low: float, high: float, threshold: float) -> str:
-    """Estimate the held-out rows that would shrink the interval (width ~ 1/sqrt(rows)) clear of the margin."""
-    needed = rows_to_resolve(rows, detectable_from(low, high), abs(delta - threshold))
-    if needed is None or abs(delta - threshold) < 1e-12:
-        return "the point estimate sits on the tolerance: no number of rows would decide it"
-    return f"about {needed:,} held-out rows would decide"
 
 
 def latency_gate(gate: LatencyGate, latency: Latency | None, why_not: str = "") -> Result:

@@ -228,6 +228,18 @@ def _log_loss(y_true: np.ndarray, proba: np.ndarray, labels: list[Any], positive
     return lambda w: _average(w, loss)
 
 
+def _brier(y_true: np.ndarray, proba: np.ndarray, labels: list[Any], positive_label: Any) -> Weighed:
+    from pipeline.core.calibration import brier  # it builds on this module's helpers
+
+    return brier(y_true, proba, labels, positive_label)
+
+
+def _ece(y_true: np.ndarray, proba: np.ndarray, labels: list[Any], positive_label: Any) -> Weighed:
+    from pipeline.core.calibration import ece
+
+    return ece(y_true, proba, labels, positive_label)
+
+
 def _errors(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -279,6 +291,8 @@ METRICS: dict[str, Metric] = {
         Metric("f1", "classification", "higher", _counted("f1")),
         Metric("roc_auc", "classification", "higher", _roc_auc, "predict_proba"),
         Metric("log_loss", "classification", "lower", _log_loss, "predict_proba"),
+        Metric("brier", "classification", "lower", _brier, "predict_proba"),
+        Metric("ece", "classification", "lower", _ece, "predict_proba"),
         Metric("mae", "regression", "lower", _mae),
         Metric("rmse", "regression", "lower", _rmse),
         Metric("r2", "regression", "higher", _r2),

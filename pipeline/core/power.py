@@ -41,3 +41,11 @@ def rows_to_resolve(rows: int, detectable: float, difference: float) -> int | No
     if difference <= 0:
         return None
     return max(1, math.ceil(rows * (detectable / difference) ** 2))
+
+
+def rows_to_decide(rows: int, delta: float, low: float, high: float, threshold: float) -> str:
+    """Estimate the held-out rows that would shrink the interval (width ~ 1/sqrt(rows)) clear of the margin."""
+    needed = rows_to_resolve(rows, detectable_from(low, high), abs(delta - threshold))
+    if needed is None or abs(delta - threshold) < 1e-12:
+        return "the point estimate sits on the tolerance: no number of rows would decide it"
+    return f"about {needed:,} held-out rows would decide"

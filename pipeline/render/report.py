@@ -16,6 +16,7 @@ from pipeline.core.drift_verdict import describe
 from pipeline.core.gates import check_blockers, class_fractions, publish_blockers, warned
 from pipeline.core.metrics import DEFAULT_METRIC
 from pipeline.records import Drift, Gates, Image, Run, Smoke, Validation
+from pipeline.render.calibration import calibration_section
 from pipeline.render.champion import champion_section
 from pipeline.render.model_card import served_by
 from pipeline.render.tables import fmt, markdown_table
@@ -53,6 +54,7 @@ def build_report(inputs: ReportInputs, task: str) -> str:
         model_section(inputs.metadata, inputs.description),
         champion_section(task, inputs.gates, inputs.metrics),
         gate_section(inputs.gates),
+        calibration_section(inputs.gates),
         validation_section(inputs.validation),
         drift_section(inputs.drift),
         serving_section(inputs.image, inputs.smoke),

@@ -29,8 +29,10 @@ from model.runtime import load_model
 from model.signing import SignatureError
 from model.sklearn_runtime import thread_limit
 from pipeline.config import Config
+from pipeline.config_gates import ChampionGate
 from pipeline.core import gates as rules
 from pipeline.core.bootstrap import Predictions, compare
+from pipeline.core.calibration import curves
 from pipeline.core.compile import PARITY_ROWS, measure_parity
 from pipeline.core.drift import prediction_drift
 from pipeline.core.evaluation import feature_rows, model_outputs, score_rows, time_single_rows, usable_rows
@@ -43,7 +45,15 @@ from pipeline.errors import DataError, ModelError, PipelineError, first_line
 from pipeline.io import outdir
 from pipeline.io.registry import production_model_dir, version_of
 from pipeline.io.tables import read_table
-from pipeline.records import Champion, Comparison, Drift, FeatureDrift, Gates, Latency
+from pipeline.records import (
+    Calibration,
+    Champion,
+    Comparison,
+    Drift,
+    FeatureDrift,
+    Gates,
+    Latency,
+)
 
 
 def run_gate(config: Config, out: Path, champion_arg: str | None, run: str) -> Gates:
@@ -83,16 +93,18 @@ def _evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: st
 
     champion_dir, why = resolve_champion(champion_arg, config)
     section: Champion | None = None
+    drawn: Calibration | None = None
     champion: tuple[Any, ModelMetadata, str] | None = None
     gate = config.gates.champion
     if champion_dir is None:
         results.append(rules.champion_gate(gate, None, why))
+        results.append(calibration_skipped(config, metadata, why))
     else:
         champion = load_champion(champion_dir, config.serving.threads)
     if champion is not None and champion_dir is not None:
         champion_estimator, champion_meta, how = champion
         check_compatible(metadata, champion_meta, champion_dir)
-        comparison, result = champion_comparison(
+        comparison, result, calibration, drawn = champion_comparison(
             config, estimator, metadata, champion_estimator, champion_meta, holdout
         )
         if how:
@@ -109,7 +121,7 @@ def _evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: st
                 relative_tolerance=gate.relative_tolerance,
                 detectable=detectable_from(low, high) if low is not None and high is not None else None,
             )
-        results.append(result)
+        results += [result, calibration]
     results.append(parity_result(config, estimator, metadata, model_dir, holdout))
     try:
         latency, why_not = measure_latency(config, model_dir, champion_dir, metadata, holdout), ""
@@ -131,8 +143,9 @@ def _evaluate_gates(config: Config, out: Path, champion_arg: str | None, run: st
     )
     passed = not rules.check_blockers(results, gate.inconclusive)
     publishable = not rules.publish_blockers(results)
+    verdicts = tuple(results)
     return Gates(
-        run, metadata.model_sha256, passed, tuple(results), section, latency, publishable, gate.inconclusive
+        run, metadata.model_sha256, passed, verdicts, section, latency, publishable, gate.inconclusive, drawn
     )
 
 
@@ -173,36 +186,66 @@ def champion_comparison(
     champion: Any,
     champion_meta: ModelMetadata,
     holdout: pd.DataFrame,
-) -> tuple[Comparison | None, Result]:
-    """Score both models on the held-out rows the champion never trained on; return the comparison and verdict."""
+) -> tuple[Comparison | None, Result, Result, Calibration | None]:
+    """Score both models on the held-out rows the champion never trained on; return the comparison, the
+    ``no_regression`` verdict, the ``calibration`` verdict and both reliability curves (the same rows,
+    the same predictions; no curves for a regressor)."""
     gate = config.gates.champion
     try:
         unseen = held_out(holdout, champion_meta.split)
     except DataError as exc:
         message = f"cannot tell which held-out rows the champion trained on: {exc}"
         threshold = None if gate.relative_tolerance is not None else -gate.tolerance
-        return None, Result("no_regression", Status.ERROR, gate.required, None, threshold, message)
+        error = Result("no_regression", Status.ERROR, gate.required, None, threshold, message)
+        return (
+            None,
+            error,
+            replace(error, name="calibration", required=config.gates.calibration.required),
+            None,
+        )
     rows = holdout.loc[unseen].reset_index(drop=True)
     excluded = len(holdout) - len(rows)
     if len(rows) == 0:
         empty = Comparison(gate.metric or "", {}, {}, None, None, None, gate.bootstrap, gate.confidence, 0)
-        return empty, rules.champion_gate(gate, empty, excluded=excluded)
+        calibrated = (
+            rules.champion_gate(config.gates.calibration, empty, excluded=excluded, name="calibration")
+            if metadata.task == "classification"
+            else calibration_skipped(config, metadata, "")
+        )
+        return empty, rules.champion_gate(gate, empty, excluded=excluded), calibrated, None
     y_true, cand_pred = _scored(estimator, metadata, rows, "candidate")
     y_champ, champ_pred = _scored(champion, champion_meta, rows, "champion")
     if len(y_champ) != len(y_true):
         raise ModelError(f"the champion scored {len(y_champ)} rows, the candidate {len(y_true)}")
-    comparison = compare(
-        gate.metric,
-        metadata.task,
-        y_true,
-        cand_pred,
-        champ_pred,
-        metadata.label_list,
-        metadata.positive_label,
-        gate.bootstrap,
-        gate.confidence,
-    )
-    return comparison, rules.champion_gate(gate, comparison, excluded=excluded)
+
+    def judged(name: str, each: ChampionGate) -> tuple[Comparison, Result]:
+        comparison = compare(
+            each.metric,
+            metadata.task,
+            y_true,
+            cand_pred,
+            champ_pred,
+            metadata.label_list,
+            metadata.positive_label,
+            each.bootstrap,
+            each.confidence,
+        )
+        return comparison, rules.champion_gate(each, comparison, excluded=excluded, name=name)
+
+    comparison, verdict = judged("no_regression", gate)
+    if metadata.task != "classification":
+        return comparison, verdict, calibration_skipped(config, metadata, ""), None
+    labels, positive = metadata.label_list, metadata.positive_label
+    drawn = curves(y_true, cand_pred.proba, champ_pred.proba, labels, positive)
+    return comparison, verdict, judged("calibration", config.gates.calibration)[1], drawn
+
+
+def calibration_skipped(config: Config, metadata: ModelMetadata, why: str) -> Result:
+    """Return the calibration gate's result when nothing is compared: no champion, or a regressor."""
+    gate = config.gates.calibration
+    if metadata.task != "classification":
+        why = "a regressor gives no probabilities to calibrate"
+    return Result("calibration", Status.SKIPPED, gate.required, None, -gate.tolerance, why or "no champion")
 
 
 def measure_latency(

@@ -31,6 +31,34 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray, w: Any, labels: list[Any], positi
     return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels, sample_weight=w)
 
 
+def _brier(y: np.ndarray, proba: np.ndarray, w: Any, labels: list[Any], positive: Any) -> Any:
+    if len(labels) == 2:
+        return skm.brier_score_loss(y == positive, proba[:, labels.index(positive)], sample_weight=w)
+    return skm.brier_score_loss(y, proba, labels=labels, sample_weight=w)
+
+
+def _ece(y: np.ndarray, proba: np.ndarray, w: Any, labels: list[Any], positive: Any) -> Any:
+    """Expected calibration error written out bin by bin (scikit-learn has none): the weighted share of
+    each of ten equal-width bins times its gap between mean probability and the rate it came true."""
+    weights = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
+    if len(labels) == 2:
+        confidence = proba[:, labels.index(positive)]
+        happened = (y == positive).astype(float)
+    else:
+        confidence = proba.max(axis=1)
+        happened = (np.asarray(labels)[proba.argmax(axis=1)] == y).astype(float)
+    total = 0.0
+    for b in range(10):
+        low, high = b / 10, (b + 1) / 10
+        inside = (confidence >= low) & ((confidence < high) if b < 9 else (confidence <= high))
+        if weights[inside].sum() > 0:
+            gap = np.average(confidence[inside], weights=weights[inside]) - np.average(
+                happened[inside], weights=weights[inside]
+            )
+            total += weights[inside].sum() * abs(gap)
+    return total / weights.sum()
+
+
 # scikit-learn's function for each metric: (y_true, response, sample_weight, labels, positive label)
 SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray, Any, list[Any], Any], Any]] = {
     "accuracy": lambda y, r, w, labels, pos: skm.accuracy_score(y, r, sample_weight=w),
@@ -40,6 +68,8 @@ SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray, Any, list[Any], Any], Any]]
     "f1": _averaged(skm.f1_score),
     "roc_auc": _roc_auc,
     "log_loss": lambda y, r, w, labels, pos: skm.log_loss(y, r, labels=labels, sample_weight=w),
+    "brier": _brier,
+    "ece": _ece,
     "mae": lambda y, r, w, labels, pos: skm.mean_absolute_error(y, r, sample_weight=w),
     "rmse": lambda y, r, w, labels, pos: skm.root_mean_squared_error(y, r, sample_weight=w),
     "r2": lambda y, r, w, labels, pos: skm.r2_score(y, r, sample_weight=w),
