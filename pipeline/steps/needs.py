@@ -29,8 +29,8 @@ from pipeline.core.factory import OWN_PACKAGES
 class _Sink:
     """A file that keeps nothing: the pickle's bytes are not needed, only the modules it names."""
 
-    def write(self, data: bytes) -> int:
-        return len(data)
+    def write(self, data: bytes | pickle.PickleBuffer) -> int:
+        return memoryview(data).nbytes  # protocol 5 hands large buffers over as they are
 
 
 class _Modules(pickle.Pickler):
